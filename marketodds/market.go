@@ -1,0 +1,151 @@
+package marketodds
+
+import (
+	"math"
+	"time"
+)
+
+// Outcome is one selectable result of a market, priced in decimal odds.
+type Outcome struct {
+	Name      string  `json:"name"`
+	Odds      float64 `json:"odds"`
+	Suspended bool    `json:"suspended"`
+}
+
+// Handicap describes the handicap of a market that has one (Asian or
+// European handicap), as the bookmaker states it.
+type Handicap struct {
+	Type string
+	Home float64
+	Away float64
+}
+
+// Market is one market of one event at one bookmaker, as scraped.
+type Market struct {
+	// EventID is the host's event id. It may be negative.
+	EventID int64
+	// Bookmaker is the bookmaker slug: "betpawa", "sportybet", "bet9ja", ...
+	Bookmaker string
+	// MarketID is the canonical (BetPawa) market id.
+	MarketID string
+	// Line is the market's line (over/under 2.5, handicap -1.5, ...), nil for
+	// a market without one. Identity treats a nil line as 0: a nil line and a
+	// line of 0 name the same market.
+	Line *float64
+	// Name is the market's display name.
+	Name string
+	// Outcomes are the market's selections. Their order carries no meaning.
+	Outcomes []Outcome
+	// Groups are the bookmaker's market groups ("popular", "goals", ...).
+	Groups []string
+	// Handicap is nil for a market without a handicap.
+	Handicap *Handicap
+}
+
+// Key identifies a market: the identity of a row of market_odds_current.
+// It is comparable and can be used as a map key.
+type Key struct {
+	EventID   int64
+	Bookmaker string
+	MarketID  string
+	// Line is the market's line, 0 for a market without one.
+	Line float64
+}
+
+// Key returns the market's identity. A nil line becomes 0, as in the unique
+// index on (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)).
+func (m *Market) Key() Key {
+	return Key{EventID: m.EventID, Bookmaker: m.Bookmaker, MarketID: m.MarketID, Line: keyLine(m.Line)}
+}
+
+// keyLine folds a nil line and -0 into 0, so that map keys agree with
+// PostgreSQL's COALESCE(line, 0) (where -0 = 0).
+func keyLine(l *float64) float64 {
+	if l == nil || *l == 0 {
+		return 0
+	}
+	return *l
+}
+
+// Less orders keys the way the write path applies them: event, bookmaker,
+// market, line. Applying rows in one global order keeps concurrent writers
+// from deadlocking each other.
+func (k Key) Less(o Key) bool {
+	if k.EventID != o.EventID {
+		return k.EventID < o.EventID
+	}
+	if k.Bookmaker != o.Bookmaker {
+		return k.Bookmaker < o.Bookmaker
+	}
+	if k.MarketID != o.MarketID {
+		return k.MarketID < o.MarketID
+	}
+	return k.Line < o.Line
+}
+
+// Compare returns -1, 0 or +1 as k sorts before, with or after o (see Less).
+func (k Key) Compare(o Key) int {
+	switch {
+	case k.Less(o):
+		return -1
+	case o.Less(k):
+		return 1
+	default:
+		return 0
+	}
+}
+
+// Write is one market as seen by one scrape, with the classifier's verdict.
+type Write struct {
+	Market
+	// CapturedAt is when the market was scraped. Required: it orders writes
+	// and makes retries idempotent (history is unique on key + CapturedAt).
+	CapturedAt time.Time
+	// Changed reports that the market differs from the last stored state:
+	// a history row is appended and the data columns of the current row move.
+	// An unchanged write only moves last_confirmed_at.
+	Changed bool
+	// Unavailable reports that the bookmaker no longer offers the market, as
+	// of CapturedAt. The current row gets unavailable_at (kept at the first
+	// time); an available write clears it.
+	Unavailable bool
+}
+
+// Batch is the unit of work of the write path: written in one transaction.
+type Batch struct {
+	Writes []Write
+	// RunID and Index identify the batch for the host's logs (scrape run and
+	// batch number within it). The store only logs them.
+	RunID int64
+	Index int
+}
+
+// Result reports what WriteMarketBatch did.
+type Result struct {
+	// Upserted counts the current rows inserted or updated.
+	Upserted int
+	// Stale counts writes older than the stored row's last_confirmed_at: the
+	// current row was left alone (their history row is still appended).
+	Stale int
+	// HistoryAdded counts history rows appended.
+	HistoryAdded int
+	// HistoryDuplicate counts changed writes whose history row was already
+	// there (a retried batch, or the same change sent twice).
+	HistoryDuplicate int
+	// Rejected lists the writes that were not written, with the reason.
+	Rejected []Rejection
+	// Elapsed is the time the write took, retries of isolated rows included.
+	Elapsed time.Duration
+}
+
+// Rejection is a write that was not written.
+type Rejection struct {
+	// Index is the write's position in Batch.Writes.
+	Index int
+	Key   Key
+	// Err says why: a *ValidationError for input the validation caught, a
+	// *RowError for a row that PostgreSQL refused.
+	Err error
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -1,0 +1,117 @@
+package marketodds
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DB is what the store needs of a database handle. *pgxpool.Pool,
+// *pgx.Conn, pgx.Tx and pgxmock's pool and conn mocks all satisfy it.
+type DB interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+var _ DB = (pgx.Tx)(nil)
+var _ DB = (*pgx.Conn)(nil)
+
+// Config configures a Store. A nil *Config means all defaults.
+type Config struct {
+	// Schema holds the tables. It is created by Migrate when missing.
+	// Defaults to "public".
+	Schema string
+	// PartitionSpan is the time range of one history partition. It must be a
+	// whole number of minutes; partitions are aligned to the Unix epoch in
+	// UTC (a day span starts at midnight UTC). Defaults to 24h.
+	PartitionSpan time.Duration
+	// PartitionsAhead is how far past now Migrate creates history
+	// partitions. Writes create any partition they need on their own; this
+	// keeps that DDL off the write path. Defaults to 72h (three days).
+	PartitionsAhead time.Duration
+	// Logger receives the store's logs: migrations and partitions at Info,
+	// rejected rows at Warn, batches at Debug. Defaults to a logger that
+	// discards everything.
+	Logger *slog.Logger
+	// Now is the clock, for tests. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns a copy of the config with the defaults filled in.
+func (c *Config) WithDefaults() *Config {
+	if c == nil {
+		c = &Config{}
+	}
+	out := *c
+	out.Schema = cmp.Or(c.Schema, "public")
+	out.PartitionSpan = cmp.Or(c.PartitionSpan, 24*time.Hour)
+	out.PartitionsAhead = cmp.Or(c.PartitionsAhead, 72*time.Hour)
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return &out
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.PartitionSpan < time.Minute || c.PartitionSpan%time.Minute != 0:
+		return fmt.Errorf("marketodds: PartitionSpan must be a whole number of minutes, at least one, got %s", c.PartitionSpan)
+	case c.PartitionsAhead < 0:
+		return fmt.Errorf("marketodds: PartitionsAhead must not be negative, got %s", c.PartitionsAhead)
+	case len(c.Schema) > 63:
+		return fmt.Errorf("marketodds: Schema %q is longer than PostgreSQL's 63-byte identifiers", c.Schema)
+	}
+	return nil
+}
+
+// Store writes and reads market odds. It is safe for concurrent use.
+type Store struct {
+	db     DB
+	cfg    *Config
+	logger *slog.Logger
+
+	// Qualified, quoted table names.
+	current, history string
+	sql              statements
+
+	mu         sync.Mutex
+	partitions map[int64]bool // start (Unix seconds) of the history partitions known to exist
+}
+
+// NewStore returns a store that works through db. It does not touch the
+// database: call Migrate (or apply Migrations with your own tool) first.
+func NewStore(db DB, cfg *Config) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("marketodds: NewStore: nil DB")
+	}
+	c := cfg.WithDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		db:         db,
+		cfg:        c,
+		logger:     c.Logger,
+		current:    pgx.Identifier{c.Schema, "market_odds_current"}.Sanitize(),
+		history:    pgx.Identifier{c.Schema, "market_odds_history"}.Sanitize(),
+		partitions: make(map[int64]bool),
+	}
+	s.sql = newStatements(s.current, s.history)
+	return s, nil
+}
+
+// Config returns the store's configuration, defaults filled in.
+func (s *Store) Config() Config { return *s.cfg }

@@ -1,0 +1,366 @@
+package marketodds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// statements are the write path's SQL, with the table names filled in.
+type statements struct {
+	upsertCurrent string
+	insertHistory string
+}
+
+// The change flag cannot travel through ON CONFLICT's excluded row (it holds
+// only table columns), so it travels as change_count: the number of changes
+// the batch saw for the market, 0 for a confirmation. A data-less
+// disappearance carries '[]' outcomes, which no available market can have.
+const moveData = `(excluded.change_count > 0 AND excluded.outcomes <> '[]'::jsonb AND excluded.last_updated_at >= c.last_updated_at)`
+
+func newStatements(current, history string) statements {
+	dataCol := func(col string) string {
+		return fmt.Sprintf("\n    %[1]s = CASE WHEN %[2]s THEN excluded.%[1]s ELSE c.%[1]s END,", col, moveData)
+	}
+	var data string
+	for _, col := range []string{"line", "betpawa_market_name", "outcomes", "market_groups", "handicap_type", "handicap_home", "handicap_away"} {
+		data += dataCol(col)
+	}
+	return statements{
+		// One statement per batch. Rows arrive sorted by key, so concurrent
+		// writers lock rows in one order and cannot deadlock. The WHERE is
+		// the stale guard: a write not newer than the row's confirmation
+		// changes nothing, which also makes a retried batch a no-op.
+		upsertCurrent: `INSERT INTO ` + current + ` AS c (event_id, bookmaker_slug, betpawa_market_id, line,
+    betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
+    last_confirmed_at, last_updated_at, unavailable_at, change_count)
+SELECT i.event_id, i.bookmaker_slug, i.market_id, i.line, i.name, i.outcomes::jsonb, i.groups::text[],
+    i.handicap_type, i.handicap_home, i.handicap_away, i.confirmed_at, i.updated_at, i.unavailable_at, i.change_count
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::text[],
+    $8::text[], $9::float8[], $10::float8[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::int4[])
+    AS i(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type, handicap_home,
+    handicap_away, confirmed_at, updated_at, unavailable_at, change_count)
+ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)) DO UPDATE SET` + data + `
+    last_updated_at = CASE WHEN excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at
+        THEN excluded.last_updated_at ELSE c.last_updated_at END,
+    unavailable_at = CASE WHEN excluded.unavailable_at IS NULL THEN NULL
+        ELSE COALESCE(c.unavailable_at, excluded.unavailable_at) END,
+    change_count = c.change_count + excluded.change_count,
+    last_confirmed_at = excluded.last_confirmed_at
+WHERE c.last_confirmed_at < excluded.last_confirmed_at`,
+
+		// A disappearance that carries no data (outcomes NULL here) records
+		// the market's last known data from the current row.
+		insertHistory: `INSERT INTO ` + history + ` (event_id, bookmaker_slug, betpawa_market_id, line,
+    betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
+    captured_at, unavailable)
+SELECT i.event_id, i.bookmaker_slug, i.market_id, i.line,
+    CASE WHEN i.outcomes IS NULL THEN COALESCE(c.betpawa_market_name, '') ELSE i.name END,
+    COALESCE(i.outcomes::jsonb, c.outcomes, '[]'::jsonb),
+    CASE WHEN i.outcomes IS NULL THEN COALESCE(c.market_groups, '{}') ELSE i.groups::text[] END,
+    CASE WHEN i.outcomes IS NULL THEN c.handicap_type ELSE i.handicap_type END,
+    CASE WHEN i.outcomes IS NULL THEN c.handicap_home ELSE i.handicap_home END,
+    CASE WHEN i.outcomes IS NULL THEN c.handicap_away ELSE i.handicap_away END,
+    i.captured_at, i.unavailable
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::text[],
+    $8::text[], $9::float8[], $10::float8[], $11::timestamptz[], $12::bool[])
+    AS i(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type, handicap_home,
+    handicap_away, captured_at, unavailable)
+LEFT JOIN LATERAL (
+    SELECT c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away
+    FROM ` + current + ` c
+    WHERE i.outcomes IS NULL AND c.event_id = i.event_id AND c.bookmaker_slug = i.bookmaker_slug
+        AND c.betpawa_market_id = i.market_id AND COALESCE(c.line, 0) = COALESCE(i.line, 0)
+) c ON true
+ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at) DO NOTHING`,
+	}
+}
+
+// WriteMarketBatch writes a batch in one transaction of its own: every
+// write upserts its market's current row, and every changed write appends a
+// history row. See WriteMarketBatchTx for the rules.
+//
+// The returned error is nil when the batch committed, even if some writes
+// were rejected (they are in Result.Rejected). Otherwise nothing was
+// written; IsTransient tells whether retrying may help, and retrying a batch
+// whose commit went through but whose answer was lost changes nothing.
+func (s *Store) WriteMarketBatch(ctx context.Context, b Batch) (Result, error) {
+	start := time.Now()
+	p := s.prepare(&b)
+	// Partition DDL goes in its own short transaction, before the write
+	// transaction: it locks the history table, and should not hold that lock
+	// for as long as the batch takes.
+	if err := s.ensurePartitionStarts(ctx, s.db, p.partitionStarts()); err != nil {
+		return p.result(start), s.wrap(&b, err)
+	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return p.result(start), s.wrap(&b, err)
+	}
+	if err := s.apply(ctx, tx, p, p.units, true); err != nil {
+		// The transaction is lost either way; the rollback's own error says
+		// nothing new.
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return p.result(start), s.wrap(&b, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return p.result(start), s.wrap(&b, err)
+	}
+	res := p.result(start)
+	s.logResult(ctx, &b, res)
+	return res, nil
+}
+
+// WriteMarketBatchTx writes a batch inside the caller's transaction, so that
+// odds commit together with the host's own rows. The caller commits or rolls
+// back. It works in a savepoint, so a failed call leaves tx usable.
+//
+// The rules (DESIGN.md, "Write semantics"):
+//   - Every write is validated first; an invalid one is rejected with a
+//     *ValidationError in Result.Rejected and the rest still go in.
+//   - Several writes for one key: the newest CapturedAt sets the current
+//     row's confirmation, the newest changed write its data; every distinct
+//     changed write is appended to history.
+//   - A write whose CapturedAt is not newer than the row's
+//     last_confirmed_at leaves the current row alone (Result.Stale); its
+//     history row is still appended.
+//   - last_confirmed_at always moves; data columns and last_updated_at move
+//     only for changed writes; unavailable_at is set on disappearance (kept
+//     at the first time) and cleared on reappearance.
+//   - Rows are applied in key order, so concurrent writers cannot deadlock.
+//   - A row that PostgreSQL itself refuses is isolated by splitting the
+//     batch, rejected with a *RowError, and the rest is written.
+//   - A missing history partition is created and the write tried again.
+//
+// CapturedAt is stored with microsecond precision, as PostgreSQL keeps it.
+func (s *Store) WriteMarketBatchTx(ctx context.Context, tx pgx.Tx, b Batch) (Result, error) {
+	start := time.Now()
+	p := s.prepare(&b)
+	if err := s.ensurePartitionStarts(ctx, tx, p.partitionStarts()); err != nil {
+		return p.result(start), s.wrap(&b, err)
+	}
+	if err := s.apply(ctx, tx, p, p.units, true); err != nil {
+		return p.result(start), s.wrap(&b, err)
+	}
+	res := p.result(start)
+	s.logResult(ctx, &b, res)
+	return res, nil
+}
+
+func (s *Store) wrap(b *Batch, err error) error {
+	return fmt.Errorf("marketodds: write batch %d of run %d (%d writes): %w", b.Index, b.RunID, len(b.Writes), err)
+}
+
+func (s *Store) logResult(ctx context.Context, b *Batch, res Result) {
+	for _, r := range res.Rejected {
+		s.logger.WarnContext(ctx, "oddsledger: write rejected", "run", b.RunID, "batch", b.Index,
+			"index", r.Index, "market", r.Key.String(), "err", r.Err)
+	}
+	s.logger.DebugContext(ctx, "oddsledger: batch written", "run", b.RunID, "batch", b.Index,
+		"writes", len(b.Writes), "upserted", res.Upserted, "stale", res.Stale,
+		"history_added", res.HistoryAdded, "history_duplicate", res.HistoryDuplicate,
+		"rejected", len(res.Rejected), "elapsed", res.Elapsed)
+}
+
+// span is a run [lo, hi) of prepared.sorted: the writes of one key.
+type span struct{ lo, hi int }
+
+// prepared is a validated batch, sorted by key and time, grouped by key.
+type prepared struct {
+	writes []Write // the batch's writes; CapturedAt truncated to microseconds
+	sorted []int   // indexes of the valid writes, by key, CapturedAt, index
+	units  []span
+	span   time.Duration
+	res    Result
+}
+
+func (s *Store) prepare(b *Batch) *prepared {
+	p := &prepared{writes: make([]Write, len(b.Writes)), span: s.cfg.PartitionSpan}
+	p.sorted = make([]int, 0, len(b.Writes))
+	for i := range b.Writes {
+		w := b.Writes[i]
+		// PostgreSQL keeps microseconds; comparing nanoseconds in Go with
+		// microseconds in the table would make a retry look newer.
+		w.CapturedAt = w.CapturedAt.Truncate(time.Microsecond)
+		p.writes[i] = w
+		if err := w.Validate(); err != nil {
+			p.res.Rejected = append(p.res.Rejected, Rejection{Index: i, Key: w.Key(), Err: err})
+			continue
+		}
+		p.sorted = append(p.sorted, i)
+	}
+	keys := make([]Key, len(p.writes))
+	for _, i := range p.sorted {
+		keys[i] = p.writes[i].Key()
+	}
+	slices.SortFunc(p.sorted, func(a, b int) int {
+		if c := keys[a].Compare(keys[b]); c != 0 {
+			return c
+		}
+		if c := p.writes[a].CapturedAt.Compare(p.writes[b].CapturedAt); c != 0 {
+			return c
+		}
+		return a - b
+	})
+	for lo := 0; lo < len(p.sorted); {
+		hi := lo + 1
+		for hi < len(p.sorted) && keys[p.sorted[hi]] == keys[p.sorted[lo]] {
+			hi++
+		}
+		p.units = append(p.units, span{lo, hi})
+		lo = hi
+	}
+	return p
+}
+
+func (p *prepared) result(start time.Time) Result {
+	r := p.res
+	slices.SortFunc(r.Rejected, func(a, b Rejection) int { return a.Index - b.Index })
+	r.Elapsed = time.Since(start)
+	return r
+}
+
+// partitionStarts lists the history partitions the batch writes to.
+func (p *prepared) partitionStarts() []time.Time {
+	var starts []time.Time
+	for _, i := range p.sorted {
+		if w := &p.writes[i]; w.Changed {
+			st := partitionStart(w.CapturedAt, p.span)
+			if len(starts) == 0 || !slices.ContainsFunc(starts, st.Equal) {
+				starts = append(starts, st)
+			}
+		}
+	}
+	return starts
+}
+
+// apply writes units in a savepoint. A row error splits the units in two and
+// tries each half, down to the single market, which is then rejected.
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, units []span, mayCreatePartitions bool) error {
+	if len(units) == 0 {
+		return nil
+	}
+	cur, hist := p.columns(units)
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	tagCur, err := sp.Exec(ctx, s.sql.upsertCurrent, cur.args()...)
+	var histAdded int64
+	if err == nil && hist.len() > 0 {
+		var tagHist = tagCur
+		tagHist, err = sp.Exec(ctx, s.sql.insertHistory, hist.args()...)
+		histAdded = tagHist.RowsAffected()
+	}
+	if err != nil {
+		if rbErr := sp.Rollback(ctx); rbErr != nil {
+			return errors.Join(err, rbErr)
+		}
+		switch classify(err) {
+		case classRow:
+			if len(units) == 1 {
+				p.reject(units[0], err)
+				s.logger.WarnContext(ctx, "oddsledger: row isolated", "market", p.writes[p.sorted[units[0].lo]].Key().String(), "err", err)
+				return nil
+			}
+			mid := len(units) / 2
+			if err := s.apply(ctx, tx, p, units[:mid], mayCreatePartitions); err != nil {
+				return err
+			}
+			return s.apply(ctx, tx, p, units[mid:], mayCreatePartitions)
+		case classNoPartition:
+			if !mayCreatePartitions {
+				return fmt.Errorf("%w: %w", ErrNoPartition, err)
+			}
+			// Someone dropped a partition we thought was there: forget what
+			// we knew, create what is missing, try once more.
+			s.forgetPartitions()
+			sub := &prepared{writes: p.writes, sorted: p.sorted, units: units, span: p.span}
+			if err := s.ensurePartitionStarts(ctx, tx, sub.partitionStarts()); err != nil {
+				return err
+			}
+			return s.apply(ctx, tx, p, units, false)
+		}
+		return err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return err
+	}
+	p.res.Upserted += int(tagCur.RowsAffected())
+	p.res.Stale += len(units) - int(tagCur.RowsAffected())
+	p.res.HistoryAdded += int(histAdded)
+	p.res.HistoryDuplicate += hist.len() - int(histAdded) + hist.dupInBatch
+	return nil
+}
+
+func (p *prepared) reject(u span, err error) {
+	for _, i := range p.sorted[u.lo:u.hi] {
+		k := p.writes[i].Key()
+		p.res.Rejected = append(p.res.Rejected, Rejection{Index: i, Key: k, Err: &RowError{Key: k, Err: err}})
+	}
+}
+
+// columns builds the array parameters of both statements for units.
+func (p *prepared) columns(units []span) (*currentColumns, *historyColumns) {
+	cur := newCurrentColumns(len(units))
+	hist := newHistoryColumns(0)
+	for _, u := range units {
+		ws := p.sorted[u.lo:u.hi]
+		newest := &p.writes[ws[len(ws)-1]]
+		var data, changed *Write // newest write with data; newest changed write
+		changes := 0
+		var unavailableSince time.Time
+		var prevChanged time.Time
+		for _, i := range ws {
+			w := &p.writes[i]
+			if len(w.Outcomes) > 0 && (data == nil || w.Changed || !data.Changed) {
+				data = w
+			}
+			if w.Unavailable {
+				if unavailableSince.IsZero() {
+					unavailableSince = w.CapturedAt
+				}
+			} else {
+				unavailableSince = time.Time{}
+			}
+			if !w.Changed {
+				continue
+			}
+			changed = w
+			// Writes are sorted by time: equal times are one change sent twice.
+			if !prevChanged.IsZero() && prevChanged.Equal(w.CapturedAt) {
+				hist.dupInBatch++
+				continue
+			}
+			prevChanged = w.CapturedAt
+			changes++
+			hist.add(w)
+		}
+		updatedAt := newest.CapturedAt
+		if changed != nil {
+			updatedAt = changed.CapturedAt
+		}
+		var unavailableAt *time.Time
+		if newest.Unavailable {
+			t := unavailableSince
+			unavailableAt = &t
+		}
+		cur.add(newest, data, updatedAt, unavailableAt, changes)
+	}
+	return cur, hist
+}
+
+// partitionStart is the start of the partition that holds t.
+func partitionStart(t time.Time, span time.Duration) time.Time {
+	sec := int64(span / time.Second)
+	u := t.Unix()
+	start := u - u%sec
+	if u%sec < 0 {
+		start -= sec
+	}
+	return time.Unix(start, 0).UTC()
+}
