@@ -54,7 +54,7 @@ type Key struct {
 
 // Key returns the market's identity. A nil line becomes 0, as in the unique
 // index on (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)).
-func (m *Market) Key() Key {
+func (m Market) Key() Key {
 	return Key{EventID: m.EventID, Bookmaker: m.Bookmaker, MarketID: m.MarketID, Line: keyLine(m.Line)}
 }
 

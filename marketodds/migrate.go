@@ -70,7 +70,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err = inTx(ctx, s.db, func(tx pgx.Tx) error {
 		schema := pgx.Identifier{s.cfg.Schema}.Sanitize()
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('oddsledger.migrate.' || $1, 0))", s.cfg.Schema); err != nil {
 			return err

@@ -39,7 +39,7 @@ func (s *Store) ensurePartitionStarts(ctx context.Context, db DB, starts []time.
 	if len(missing) == 0 {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+	err := inTx(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('oddsledger.partitions.' || $1, 0))", s.cfg.Schema); err != nil {
 			return err
 		}

@@ -115,3 +115,19 @@ func NewStore(db DB, cfg *Config) (*Store, error) {
 
 // Config returns the store's configuration, defaults filled in.
 func (s *Store) Config() Config { return *s.cfg }
+
+// inTx runs fn in a transaction (a savepoint when db is a pgx.Tx). Unlike
+// pgx.BeginFunc it rolls back only when fn or the commit fails, so that
+// every statement it sends is one a mock can expect.
+func inTx(ctx context.Context, db DB, fn func(pgx.Tx) error) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		// Rolling back a failed transaction; its own error adds nothing.
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	return tx.Commit(ctx)
+}

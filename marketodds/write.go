@@ -260,9 +260,14 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, units []span,
 		if rbErr := sp.Rollback(ctx); rbErr != nil {
 			return errors.Join(err, rbErr)
 		}
-		switch classify(err) {
-		case classRow:
+		switch class := classify(err); class {
+		case classRow, classTooBig:
+			// A row error names no row: halve until the bad market is alone.
+			// A statement timeout may pass for a smaller batch.
 			if len(units) == 1 {
+				if class == classTooBig {
+					return err
+				}
 				p.reject(units[0], err)
 				s.logger.WarnContext(ctx, "oddsledger: row isolated", "market", p.writes[p.sorted[units[0].lo]].Key().String(), "err", err)
 				return nil

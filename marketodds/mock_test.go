@@ -1,0 +1,349 @@
+package marketodds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pashagolub/pgxmock/v4"
+)
+
+// These tests pin the SQL the store sends and its error handling with
+// pgxmock. What the SQL does is tested against the real server in
+// write_test.go.
+
+var mockT0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+func mockWrite(event int64, market string, changed bool) Write {
+	return Write{Market: Market{EventID: event, Bookmaker: "betpawa", MarketID: market, Name: market,
+		Outcomes: []Outcome{{Name: "1", Odds: 2}, {Name: "2", Odds: 2}}}, CapturedAt: mockT0, Changed: changed}
+}
+
+// newMockStore returns a store whose partition for mockT0 is known to
+// exist, so that the tests see only the write path.
+func newMockStore(t *testing.T) (*Store, pgxmock.PgxPoolIface) {
+	t.Helper()
+	mock, err := pgxmock.NewPool(pgxmock.QueryMatcherOption(pgxmock.QueryMatcherRegexp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mock.Close)
+	s, err := NewStore(mock, &Config{Schema: "odds"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.partitions[partitionStart(mockT0, 24*time.Hour).Unix()] = true
+	return s, mock
+}
+
+var (
+	upsertSQL  = `(?s)^INSERT INTO "odds"\."market_odds_current" AS c .* FROM unnest\(\$1::bigint\[\].* ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\)\) DO UPDATE SET .* WHERE c\.last_confirmed_at < excluded\.last_confirmed_at$`
+	historySQL = `(?s)^INSERT INTO "odds"\."market_odds_history" .* FROM unnest\(.* ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\), captured_at\) DO NOTHING$`
+)
+
+// sortedMarkets matches a text[] parameter that lists market ids in order.
+type marketIDs []string
+
+func (want marketIDs) Match(v any) bool { got, ok := v.([]string); return ok && slices.Equal(got, want) }
+
+func anyArgs(n int) []any {
+	args := make([]any, n)
+	for i := range args {
+		args[i] = pgxmock.AnyArg()
+	}
+	return args
+}
+
+func upsertArgs(ids ...string) []any {
+	args := anyArgs(14)
+	args[2] = marketIDs(ids)
+	return args
+}
+
+func historyArgs(ids ...string) []any {
+	args := anyArgs(12)
+	args[2] = marketIDs(ids)
+	return args
+}
+
+// One batch is one transaction with one statement per table, rows in key
+// order, in a savepoint.
+func TestMockWriteSQLShape(t *testing.T) {
+	s, mock := newMockStore(t)
+	mock.ExpectBegin()
+	mock.ExpectBegin() // savepoint
+	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("a", "b", "c")...).WillReturnResult(pgxmock.NewResult("INSERT", 3))
+	mock.ExpectExec(historySQL).WithArgs(historyArgs("a", "c")...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectCommit() // release savepoint
+	mock.ExpectCommit()
+
+	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{
+		mockWrite(1, "c", true), mockWrite(1, "a", true), mockWrite(1, "b", false),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Upserted != 3 || res.HistoryAdded != 1 || res.HistoryDuplicate != 1 {
+		t.Errorf("result %+v, want 3 upserted, 1 added, 1 duplicate (from the row counts)", res)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// A batch without changes sends no history statement; a batch with only
+// invalid writes still commits an empty transaction's worth of nothing.
+func TestMockWriteConfirmationsOnly(t *testing.T) {
+	s, mock := newMockStore(t)
+	mock.ExpectBegin()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("a")...).WillReturnResult(pgxmock.NewResult("INSERT", 0))
+	mock.ExpectCommit()
+	mock.ExpectCommit()
+	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", false)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stale != 1 || res.Upserted != 0 {
+		t.Errorf("result %+v, want the write counted stale", res)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// A transient error fails the batch as transient, rolls back and writes
+// nothing else.
+func TestMockWriteTransientError(t *testing.T) {
+	s, mock := newMockStore(t)
+	mock.ExpectBegin()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnError(&pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
+	mock.ExpectRollback() // savepoint
+	mock.ExpectRollback()
+	_, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}, RunID: 7, Index: 3})
+	if !IsTransient(err) {
+		t.Errorf("IsTransient(%v) = false, want true", err)
+	}
+	if err == nil || !regexp.MustCompile(`batch 3 of run 7`).MatchString(err.Error()) {
+		t.Errorf("error %v does not name the batch", err)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// A row error splits the batch until the bad market is alone, rejects it
+// and commits the rest.
+func TestMockWriteBisectsRowError(t *testing.T) {
+	s, mock := newMockStore(t)
+	tooLong := &pgconn.PgError{Code: "22001", Message: "value too long"}
+	mock.ExpectBegin()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("a", "b")...).WillReturnError(tooLong)
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("a")...).WillReturnError(tooLong)
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("b")...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectExec(historySQL).WithArgs(historyArgs("b")...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectCommit()
+	mock.ExpectCommit()
+	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "b", true), mockWrite(1, "a", true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 1 || res.Rejected[0].Index != 1 || !errors.Is(res.Rejected[0].Err, ErrRowRejected) || !errors.Is(res.Rejected[0].Err, tooLong) {
+		t.Errorf("rejected %+v, want write 1 with a RowError wrapping 22001", res.Rejected)
+	}
+	if res.Upserted != 1 || res.HistoryAdded != 1 {
+		t.Errorf("result %+v", res)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// 23514 without a constraint name is a missing partition: it is created and
+// the write tried again, never skipped.
+func TestMockWriteNoPartitionCreatesIt(t *testing.T) {
+	s, mock := newMockStore(t)
+	noPartition := &pgconn.PgError{Code: "23514", Message: `no partition of relation "market_odds_history" found for row`}
+	mock.ExpectBegin()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectExec(historySQL).WithArgs(anyArgs(12)...).WillReturnError(noPartition)
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs("odds").WillReturnResult(pgxmock.NewResult("SELECT", 1))
+	mock.ExpectExec(`^CREATE TABLE IF NOT EXISTS "odds"\."market_odds_history_p20261130" PARTITION OF "odds"\."market_odds_history" FOR VALUES FROM \('2026-11-30 00:00:00Z'\) TO \('2026-12-01 00:00:00Z'\)$`).
+		WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
+	mock.ExpectCommit()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectExec(historySQL).WithArgs(anyArgs(12)...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectCommit()
+	mock.ExpectCommit()
+	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.HistoryAdded != 1 || len(res.Rejected) != 0 {
+		t.Errorf("result %+v, want the history row written", res)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// A second 23514 after creating the partition is an error, not a loop.
+func TestMockWriteNoPartitionTwiceFails(t *testing.T) {
+	s, mock := newMockStore(t)
+	noPartition := &pgconn.PgError{Code: "23514", Message: "no partition"}
+	mock.ExpectBegin()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnError(noPartition)
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs(pgxmock.AnyArg()).WillReturnResult(pgxmock.NewResult("SELECT", 1))
+	mock.ExpectExec(`^CREATE TABLE IF NOT EXISTS`).WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
+	mock.ExpectCommit()
+	mock.ExpectBegin()
+	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnError(noPartition)
+	mock.ExpectRollback()
+	mock.ExpectRollback()
+	_, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})
+	if !errors.Is(err, ErrNoPartition) {
+		t.Errorf("err = %v, want ErrNoPartition", err)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+// A batch of only invalid writes touches nothing but the transaction.
+func TestMockWriteAllInvalid(t *testing.T) {
+	s, mock := newMockStore(t)
+	mock.ExpectBegin()
+	mock.ExpectCommit()
+	bad := mockWrite(1, "a", true)
+	bad.Outcomes = nil
+	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{bad}})
+	if err != nil || len(res.Rejected) != 1 {
+		t.Errorf("res %+v err %v, want one rejection and no error", res, err)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	pg := func(code, constraint string) error {
+		return fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: code, ConstraintName: constraint})
+	}
+	tests := []struct {
+		name string
+		err  error
+		want errorClass
+	}{
+		{"serialization failure", pg("40001", ""), classTransient},
+		{"deadlock", pg("40P01", ""), classTransient},
+		{"lock timeout", pg("55P03", ""), classTransient},
+		{"too many connections", pg("53300", ""), classTransient},
+		{"out of memory", pg("53200", ""), classTransient},
+		{"disk full", pg("53100", ""), classTransient},
+		{"admin shutdown", pg("57P01", ""), classTransient},
+		{"crash shutdown", pg("57P02", ""), classTransient},
+		{"cannot connect now", pg("57P03", ""), classTransient},
+		{"read-only transaction", pg("25006", ""), classTransient},
+		{"connection failure", pg("08006", ""), classTransient},
+		{"statement timeout", pg("57014", ""), classTooBig},
+		{"string too long", pg("22001", ""), classRow},
+		{"numeric out of range", pg("22003", ""), classRow},
+		{"bad encoding", pg("22021", ""), classRow},
+		{"bad text representation", pg("22P02", ""), classRow},
+		{"NUL in jsonb", pg("22P05", ""), classRow},
+		{"not null", pg("23502", ""), classRow},
+		{"foreign key", pg("23503", ""), classRow},
+		{"unique", pg("23505", ""), classRow},
+		{"program limit", pg("54000", ""), classRow},
+		{"cardinality (same key twice)", pg("21000", ""), classRow},
+		{"check constraint", pg("23514", "no_poison"), classRow},
+		{"no partition", pg("23514", ""), classNoPartition},
+		{"undefined table", pg("42P01", ""), classOther},
+		{"raise exception", pg("P0001", ""), classOther},
+		{"unexpected EOF", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), classTransient},
+		{"EOF", io.EOF, classTransient},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, classTransient},
+		{"connection refused", &pgconn.ConnectError{}, classTransient},
+		{"closed", net.ErrClosed, classTransient},
+		{"context canceled", fmt.Errorf("x: %w", context.Canceled), classOther},
+		{"deadline", context.DeadlineExceeded, classOther},
+		{"plain", errors.New("boom"), classOther},
+	}
+	for _, tt := range tests {
+		if got := classify(tt.err); got != tt.want {
+			t.Errorf("%s: classify = %d, want %d", tt.name, got, tt.want)
+		}
+		if got := IsTransient(tt.err); got != (tt.want == classTransient) {
+			t.Errorf("%s: IsTransient = %v", tt.name, got)
+		}
+	}
+	if IsTransient(&RowError{Err: &pgconn.PgError{Code: "40001"}}) {
+		t.Error("a rejected row is not transient, whatever it wraps")
+	}
+}
+
+func TestPartitionStart(t *testing.T) {
+	for _, tt := range []struct {
+		t    time.Time
+		span time.Duration
+		want time.Time
+	}{
+		{time.Date(2026, 11, 30, 23, 59, 59, 999, time.UTC), 24 * time.Hour, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 11, 30, 0, 0, 0, 0, time.FixedZone("x", 3600)), 24 * time.Hour, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 11, 30, 13, 30, 0, 0, time.UTC), 6 * time.Hour, time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)},
+		{time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC), 24 * time.Hour, time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)},
+	} {
+		if got := partitionStart(tt.t, tt.span); !got.Equal(tt.want) {
+			t.Errorf("partitionStart(%v, %v) = %v, want %v", tt.t, tt.span, got, tt.want)
+		}
+	}
+}
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	c := (*Config)(nil).WithDefaults()
+	if c.Schema != "public" || c.PartitionSpan != 24*time.Hour || c.PartitionsAhead != 72*time.Hour || c.Logger == nil || c.Now == nil {
+		t.Errorf("defaults: %+v", c)
+	}
+	mock, _ := pgxmock.NewPool()
+	defer mock.Close()
+	for _, bad := range []*Config{{PartitionSpan: time.Second}, {PartitionSpan: 90 * time.Second}, {PartitionsAhead: -time.Hour}} {
+		if _, err := NewStore(mock, bad); err == nil {
+			t.Errorf("NewStore(%+v) accepted a bad config", bad)
+		}
+	}
+	if _, err := NewStore(nil, nil); err == nil {
+		t.Error("NewStore(nil) accepted a nil DB")
+	}
+}
+
+func TestEncodeOutcomesMatchesJSON(t *testing.T) {
+	got := encodeOutcomes([]Outcome{{Name: "a\"b\\c\n\x01é", Odds: 1.5}, {Name: "x", Odds: 1e21, Suspended: true}})
+	want := `[{"name":"a\"b\\c\n\u0001é","odds":1.5,"suspended":false},{"name":"x","odds":1e+21,"suspended":true}]`
+	if got != want {
+		t.Errorf("encodeOutcomes = %s, want %s", got, want)
+	}
+	if got := encodeTextArray([]string{`a"b`, `c\d`, ""}); got != `{"a\"b","c\\d",""}` {
+		t.Errorf("encodeTextArray = %s", got)
+	}
+}
