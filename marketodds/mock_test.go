@@ -52,7 +52,10 @@ var (
 // sortedMarkets matches a text[] parameter that lists market ids in order.
 type marketIDs []string
 
-func (want marketIDs) Match(v any) bool { got, ok := v.([]string); return ok && slices.Equal(got, want) }
+func (want marketIDs) Match(v any) bool {
+	got, ok := v.([]string)
+	return ok && slices.Equal(got, want)
+}
 
 func anyArgs(n int) []any {
 	args := make([]any, n)
