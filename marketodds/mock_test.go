@@ -102,8 +102,7 @@ func TestMockWriteSQLShape(t *testing.T) {
 	}
 }
 
-// A batch without changes sends no history statement; a batch with only
-// invalid writes still commits an empty transaction's worth of nothing.
+// A batch without changes sends no history statement.
 func TestMockWriteConfirmationsOnly(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
@@ -233,11 +232,9 @@ func TestMockWriteNoPartitionTwiceFails(t *testing.T) {
 	}
 }
 
-// A batch of only invalid writes touches nothing but the transaction.
+// A batch of only invalid writes sends nothing at all.
 func TestMockWriteAllInvalid(t *testing.T) {
 	s, mock := newMockStore(t)
-	mock.ExpectBegin()
-	mock.ExpectCommit()
 	bad := mockWrite(1, "a", true)
 	bad.Outcomes = nil
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{bad}})

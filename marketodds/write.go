@@ -97,6 +97,11 @@ func (s *Store) WriteMarketBatch(ctx context.Context, b Batch) (Result, error) {
 	if err := s.ensurePartitionStarts(ctx, s.db, p.partitionStarts()); err != nil {
 		return p.result(start), s.wrap(&b, err)
 	}
+	if len(p.units) == 0 { // nothing valid: no transaction to open
+		res := p.result(start)
+		s.logResult(ctx, &b, res)
+		return res, nil
+	}
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return p.result(start), s.wrap(&b, err)
