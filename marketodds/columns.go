@@ -18,7 +18,6 @@ type currentColumns struct {
 	handicapHome, handicapA []*float64
 	confirmedAt, updatedAt  []time.Time
 	unavailableAt           []*time.Time
-	changeCount             []int32
 }
 
 func newCurrentColumns(n int) *currentColumns {
@@ -27,20 +26,19 @@ func newCurrentColumns(n int) *currentColumns {
 		line: make([]*float64, 0, n), name: make([]string, 0, n), outcomes: make([]string, 0, n),
 		groups: make([]string, 0, n), handicapType: make([]*string, 0, n), handicapHome: make([]*float64, 0, n),
 		handicapA: make([]*float64, 0, n), confirmedAt: make([]time.Time, 0, n), updatedAt: make([]time.Time, 0, n),
-		unavailableAt: make([]*time.Time, 0, n), changeCount: make([]int32, 0, n),
+		unavailableAt: make([]*time.Time, 0, n),
 	}
 }
 
 // add appends one market: identity and confirmation from newest, data from
 // data (nil when no write of the market carried any).
-func (c *currentColumns) add(newest, data *Write, updatedAt time.Time, unavailableAt *time.Time, changes int) {
+func (c *currentColumns) add(newest, data *Write, updatedAt time.Time, unavailableAt *time.Time) {
 	c.eventID = append(c.eventID, newest.EventID)
 	c.bookmaker = append(c.bookmaker, newest.Bookmaker)
 	c.marketID = append(c.marketID, newest.MarketID)
 	c.confirmedAt = append(c.confirmedAt, newest.CapturedAt)
 	c.updatedAt = append(c.updatedAt, updatedAt)
 	c.unavailableAt = append(c.unavailableAt, unavailableAt)
-	c.changeCount = append(c.changeCount, int32(changes))
 	if data == nil {
 		// '[]' outcomes mark "no data": the upsert keeps the row's data.
 		c.line = append(c.line, newest.Line)
@@ -64,7 +62,7 @@ func (c *currentColumns) add(newest, data *Write, updatedAt time.Time, unavailab
 
 func (c *currentColumns) args() []any {
 	return []any{c.eventID, c.bookmaker, c.marketID, c.line, c.name, c.outcomes, c.groups,
-		c.handicapType, c.handicapHome, c.handicapA, c.confirmedAt, c.updatedAt, c.unavailableAt, c.changeCount}
+		c.handicapType, c.handicapHome, c.handicapA, c.confirmedAt, c.updatedAt, c.unavailableAt}
 }
 
 // historyColumns are the array parameters of the history append.

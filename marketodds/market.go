@@ -124,8 +124,9 @@ type Batch struct {
 type Result struct {
 	// Upserted counts the current rows inserted or updated.
 	Upserted int
-	// Stale counts writes older than the stored row's last_confirmed_at: the
-	// current row was left alone (their history row is still appended).
+	// Stale counts the markets whose current row the batch left alone: the
+	// row had already seen a newer scrape (or this one: a retried batch) and
+	// a newer change. Their changes, if new, are still appended to history.
 	Stale int
 	// HistoryAdded counts history rows appended.
 	HistoryAdded int

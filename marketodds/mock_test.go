@@ -44,10 +44,17 @@ func newMockStore(t *testing.T) (*Store, pgxmock.PgxPoolIface) {
 	return s, mock
 }
 
-var (
-	upsertSQL  = `(?s)^INSERT INTO "odds"\."market_odds_current" AS c .* FROM unnest\(\$1::bigint\[\].* ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\)\) DO UPDATE SET .* WHERE c\.last_confirmed_at < excluded\.last_confirmed_at$`
-	historySQL = `(?s)^INSERT INTO "odds"\."market_odds_history" .* FROM unnest\(.* ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\), captured_at\) DO NOTHING$`
-)
+// writeSQL is the one statement per batch: history append, then the
+// current upsert with the expression conflict target and the stale guard.
+const writeSQL = `(?s)^WITH h AS \(\s*INSERT INTO "odds"\."market_odds_history" .*` +
+	`ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\), captured_at\) DO NOTHING.*` +
+	`INSERT INTO "odds"\."market_odds_current" AS c .* FROM unnest\(\$1::bigint\[\].*ORDER BY i\.ord\s+` +
+	`ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\)\) DO UPDATE SET .*` +
+	`WHERE c\.last_confirmed_at < excluded\.last_confirmed_at.*SELECT \(SELECT count\(\*\) FROM u\), \(SELECT count\(\*\) FROM h\)$`
+
+func counts(upserted, historyAdded int) *pgxmock.Rows {
+	return pgxmock.NewRows([]string{"upserted", "history_added"}).AddRow(upserted, historyAdded)
+}
 
 // sortedMarkets matches a text[] parameter that lists market ids in order.
 type marketIDs []string
@@ -65,26 +72,24 @@ func anyArgs(n int) []any {
 	return args
 }
 
-func upsertArgs(ids ...string) []any {
-	args := anyArgs(14)
-	args[2] = marketIDs(ids)
+// writeArgs matches the 13 current and 12 history arrays, checking the
+// market ids of each (and so the order rows are applied in).
+func writeArgs(current, history []string) []any {
+	args := anyArgs(25)
+	args[2] = marketIDs(current)
+	args[13+2] = marketIDs(history)
 	return args
 }
 
-func historyArgs(ids ...string) []any {
-	args := anyArgs(12)
-	args[2] = marketIDs(ids)
-	return args
-}
+func ids(s ...string) []string { return s }
 
-// One batch is one transaction with one statement per table, rows in key
-// order, in a savepoint.
+// One batch is one transaction with one statement for both tables, rows in
+// key order, in a savepoint.
 func TestMockWriteSQLShape(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
 	mock.ExpectBegin() // savepoint
-	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("a", "b", "c")...).WillReturnResult(pgxmock.NewResult("INSERT", 3))
-	mock.ExpectExec(historySQL).WithArgs(historyArgs("a", "c")...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a", "b", "c"), ids("a", "c"))...).WillReturnRows(counts(3, 1))
 	mock.ExpectCommit() // release savepoint
 	mock.ExpectCommit()
 
@@ -102,12 +107,12 @@ func TestMockWriteSQLShape(t *testing.T) {
 	}
 }
 
-// A batch without changes sends no history statement.
+// A batch without changes sends empty history arrays.
 func TestMockWriteConfirmationsOnly(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("a")...).WillReturnResult(pgxmock.NewResult("INSERT", 0))
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a"), nil)...).WillReturnRows(counts(0, 0))
 	mock.ExpectCommit()
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", false)}})
@@ -128,7 +133,7 @@ func TestMockWriteTransientError(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnError(&pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnError(&pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
 	mock.ExpectRollback() // savepoint
 	mock.ExpectRollback()
 	_, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}, RunID: 7, Index: 3})
@@ -150,14 +155,13 @@ func TestMockWriteBisectsRowError(t *testing.T) {
 	tooLong := &pgconn.PgError{Code: "22001", Message: "value too long"}
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("a", "b")...).WillReturnError(tooLong)
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a", "b"), ids("a", "b"))...).WillReturnError(tooLong)
 	mock.ExpectRollback()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("a")...).WillReturnError(tooLong)
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a"), ids("a"))...).WillReturnError(tooLong)
 	mock.ExpectRollback()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(upsertArgs("b")...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
-	mock.ExpectExec(historySQL).WithArgs(historyArgs("b")...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("b"), ids("b"))...).WillReturnRows(counts(1, 1))
 	mock.ExpectCommit()
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "b", true), mockWrite(1, "a", true)}})
@@ -182,8 +186,7 @@ func TestMockWriteNoPartitionCreatesIt(t *testing.T) {
 	noPartition := &pgconn.PgError{Code: "23514", Message: `no partition of relation "market_odds_history" found for row`}
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
-	mock.ExpectExec(historySQL).WithArgs(anyArgs(12)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
 	mock.ExpectBegin()
 	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs("odds").WillReturnResult(pgxmock.NewResult("SELECT", 1))
@@ -191,8 +194,7 @@ func TestMockWriteNoPartitionCreatesIt(t *testing.T) {
 		WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
 	mock.ExpectCommit()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
-	mock.ExpectExec(historySQL).WithArgs(anyArgs(12)...).WillReturnResult(pgxmock.NewResult("INSERT", 1))
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnRows(counts(1, 1))
 	mock.ExpectCommit()
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})
@@ -213,14 +215,14 @@ func TestMockWriteNoPartitionTwiceFails(t *testing.T) {
 	noPartition := &pgconn.PgError{Code: "23514", Message: "no partition"}
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
 	mock.ExpectBegin()
 	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs(pgxmock.AnyArg()).WillReturnResult(pgxmock.NewResult("SELECT", 1))
 	mock.ExpectExec(`^CREATE TABLE IF NOT EXISTS`).WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
 	mock.ExpectCommit()
 	mock.ExpectBegin()
-	mock.ExpectExec(upsertSQL).WithArgs(anyArgs(14)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
 	mock.ExpectRollback()
 	_, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})

@@ -17,7 +17,8 @@ type CurrentMarket struct {
 	LastUpdatedAt time.Time
 	// UnavailableAt is when the market disappeared, nil while offered.
 	UnavailableAt *time.Time
-	// ChangeCount is the number of changes recorded for the market.
+	// ChangeCount is the number of changes applied to the row (a change that
+	// arrived after a newer one is in history only).
 	ChangeCount int
 }
 

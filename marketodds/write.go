@@ -12,72 +12,94 @@ import (
 
 // statements are the write path's SQL, with the table names filled in.
 type statements struct {
-	upsertCurrent string
-	insertHistory string
+	write string
 }
 
 // The change flag cannot travel through ON CONFLICT's excluded row (it holds
-// only table columns), so it travels as change_count: the number of changes
-// the batch saw for the market, 0 for a confirmation. A data-less
-// disappearance carries '[]' outcomes, which no available market can have.
+// only table columns), so it travels as change_count: the number of history
+// rows the statement appended for the market, 0 for a confirmation (or for a
+// change already stored, when a batch is retried). A data-less disappearance
+// carries '[]' outcomes, which no available market can have.
 const moveData = `(excluded.change_count > 0 AND excluded.outcomes <> '[]'::jsonb AND excluded.last_updated_at >= c.last_updated_at)`
 
 func newStatements(current, history string) statements {
 	dataCol := func(col string) string {
-		return fmt.Sprintf("\n    %[1]s = CASE WHEN %[2]s THEN excluded.%[1]s ELSE c.%[1]s END,", col, moveData)
+		return fmt.Sprintf("\n        %[1]s = CASE WHEN %[2]s THEN excluded.%[1]s ELSE c.%[1]s END,", col, moveData)
 	}
 	var data string
 	for _, col := range []string{"line", "betpawa_market_name", "outcomes", "market_groups", "handicap_type", "handicap_home", "handicap_away"} {
 		data += dataCol(col)
 	}
-	return statements{
-		// One statement per batch. Rows arrive sorted by key, so concurrent
-		// writers lock rows in one order and cannot deadlock. The WHERE is
-		// the stale guard: a write not newer than the row's confirmation
-		// changes nothing, which also makes a retried batch a no-op.
-		upsertCurrent: `INSERT INTO ` + current + ` AS c (event_id, bookmaker_slug, betpawa_market_id, line,
-    betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
-    last_confirmed_at, last_updated_at, unavailable_at, change_count)
-SELECT i.event_id, i.bookmaker_slug, i.market_id, i.line, i.name, i.outcomes::jsonb, i.groups::text[],
-    i.handicap_type, i.handicap_home, i.handicap_away, i.confirmed_at, i.updated_at, i.unavailable_at, i.change_count
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::text[],
-    $8::text[], $9::float8[], $10::float8[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::int4[])
-    AS i(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type, handicap_home,
-    handicap_away, confirmed_at, updated_at, unavailable_at, change_count)
-ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)) DO UPDATE SET` + data + `
-    last_updated_at = CASE WHEN excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at
-        THEN excluded.last_updated_at ELSE c.last_updated_at END,
-    unavailable_at = CASE WHEN excluded.unavailable_at IS NULL THEN NULL
-        ELSE COALESCE(c.unavailable_at, excluded.unavailable_at) END,
-    change_count = c.change_count + excluded.change_count,
-    last_confirmed_at = excluded.last_confirmed_at
-WHERE c.last_confirmed_at < excluded.last_confirmed_at`,
-
-		// A disappearance that carries no data (outcomes NULL here) records
-		// the market's last known data from the current row.
-		insertHistory: `INSERT INTO ` + history + ` (event_id, bookmaker_slug, betpawa_market_id, line,
-    betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
-    captured_at, unavailable)
-SELECT i.event_id, i.bookmaker_slug, i.market_id, i.line,
-    CASE WHEN i.outcomes IS NULL THEN COALESCE(c.betpawa_market_name, '') ELSE i.name END,
-    COALESCE(i.outcomes::jsonb, c.outcomes, '[]'::jsonb),
-    CASE WHEN i.outcomes IS NULL THEN COALESCE(c.market_groups, '{}') ELSE i.groups::text[] END,
-    CASE WHEN i.outcomes IS NULL THEN c.handicap_type ELSE i.handicap_type END,
-    CASE WHEN i.outcomes IS NULL THEN c.handicap_home ELSE i.handicap_home END,
-    CASE WHEN i.outcomes IS NULL THEN c.handicap_away ELSE i.handicap_away END,
-    i.captured_at, i.unavailable
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::text[],
-    $8::text[], $9::float8[], $10::float8[], $11::timestamptz[], $12::bool[])
-    AS i(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type, handicap_home,
-    handicap_away, captured_at, unavailable)
-LEFT JOIN LATERAL (
-    SELECT c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away
-    FROM ` + current + ` c
-    WHERE i.outcomes IS NULL AND c.event_id = i.event_id AND c.bookmaker_slug = i.bookmaker_slug
-        AND c.betpawa_market_id = i.market_id AND COALESCE(c.line, 0) = COALESCE(i.line, 0)
-) c ON true
-ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at) DO NOTHING`,
-	}
+	// One statement per batch for both tables: history first, so that the
+	// current row learns how many changes were really new.
+	//
+	// History: a disappearance without data (outcomes NULL here) records the
+	// market's last known data from the current row; ON CONFLICT DO NOTHING
+	// makes a retried batch append nothing.
+	//
+	// Current: rows go in key order (ORDER BY ord; Go sorted them), so
+	// concurrent writers lock rows in one order and cannot deadlock. The
+	// WHERE is the stale guard: a write not newer than the row changes
+	// nothing, which also makes a retried batch a no-op. One exception: a
+	// change newer than the row's last change lands even when a later
+	// confirmation overtook it (batches retried out of order), or the row
+	// would keep data older than what that confirmation confirmed. The CASEs
+	// keep every column from moving backwards.
+	return statements{write: `WITH h AS (
+    INSERT INTO ` + history + ` (event_id, bookmaker_slug, betpawa_market_id, line,
+        betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
+        captured_at, unavailable)
+    SELECT i.event_id, i.bookmaker_slug, i.market_id, i.line,
+        CASE WHEN i.outcomes IS NULL THEN COALESCE(c.betpawa_market_name, '') ELSE i.name END,
+        COALESCE(i.outcomes::jsonb, c.outcomes, '[]'::jsonb),
+        CASE WHEN i.outcomes IS NULL THEN COALESCE(c.market_groups, '{}') ELSE i.groups::text[] END,
+        CASE WHEN i.outcomes IS NULL THEN c.handicap_type ELSE i.handicap_type END,
+        CASE WHEN i.outcomes IS NULL THEN c.handicap_home ELSE i.handicap_home END,
+        CASE WHEN i.outcomes IS NULL THEN c.handicap_away ELSE i.handicap_away END,
+        i.captured_at, i.unavailable
+    FROM unnest($14::bigint[], $15::text[], $16::text[], $17::float8[], $18::text[], $19::text[], $20::text[],
+        $21::text[], $22::float8[], $23::float8[], $24::timestamptz[], $25::bool[])
+        AS i(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type, handicap_home,
+        handicap_away, captured_at, unavailable)
+    LEFT JOIN LATERAL (
+        SELECT c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away
+        FROM ` + current + ` c
+        WHERE i.outcomes IS NULL AND c.event_id = i.event_id AND c.bookmaker_slug = i.bookmaker_slug
+            AND c.betpawa_market_id = i.market_id AND COALESCE(c.line, 0) = COALESCE(i.line, 0)
+    ) c ON true
+    ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at) DO NOTHING
+    RETURNING event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0) AS line_key
+), hc AS (
+    SELECT event_id, bookmaker_slug, betpawa_market_id, line_key, count(*)::int4 AS n
+    FROM h GROUP BY event_id, bookmaker_slug, betpawa_market_id, line_key
+), u AS (
+    INSERT INTO ` + current + ` AS c (event_id, bookmaker_slug, betpawa_market_id, line,
+        betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
+        last_confirmed_at, last_updated_at, unavailable_at, change_count)
+    SELECT i.event_id, i.bookmaker_slug, i.market_id, i.line, i.name, i.outcomes::jsonb, i.groups::text[],
+        i.handicap_type, i.handicap_home, i.handicap_away, i.confirmed_at, i.updated_at, i.unavailable_at,
+        COALESCE(hc.n, 0)
+    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::float8[], $10::float8[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
+        WITH ORDINALITY AS i(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type,
+        handicap_home, handicap_away, confirmed_at, updated_at, unavailable_at, ord)
+    LEFT JOIN hc ON hc.event_id = i.event_id AND hc.bookmaker_slug = i.bookmaker_slug
+        AND hc.betpawa_market_id = i.market_id AND hc.line_key = COALESCE(i.line, 0)
+    ORDER BY i.ord
+    ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)) DO UPDATE SET` + data + `
+        last_updated_at = CASE WHEN excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at
+            THEN excluded.last_updated_at ELSE c.last_updated_at END,
+        -- The newest observation decides availability.
+        unavailable_at = CASE WHEN excluded.last_confirmed_at <= c.last_confirmed_at THEN c.unavailable_at
+            WHEN excluded.unavailable_at IS NULL THEN NULL
+            ELSE COALESCE(c.unavailable_at, excluded.unavailable_at) END,
+        change_count = c.change_count + excluded.change_count,
+        last_confirmed_at = GREATEST(c.last_confirmed_at, excluded.last_confirmed_at)
+    WHERE c.last_confirmed_at < excluded.last_confirmed_at
+        OR (excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM h)`}
 }
 
 // WriteMarketBatch writes a batch in one transaction of its own: every
@@ -254,13 +276,8 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, units []span,
 	if err != nil {
 		return err
 	}
-	tagCur, err := sp.Exec(ctx, s.sql.upsertCurrent, cur.args()...)
-	var histAdded int64
-	if err == nil && hist.len() > 0 {
-		var tagHist = tagCur
-		tagHist, err = sp.Exec(ctx, s.sql.insertHistory, hist.args()...)
-		histAdded = tagHist.RowsAffected()
-	}
+	var upserted, histAdded int
+	err = sp.QueryRow(ctx, s.sql.write, append(cur.args(), hist.args()...)...).Scan(&upserted, &histAdded)
 	if err != nil {
 		if rbErr := sp.Rollback(ctx); rbErr != nil {
 			return errors.Join(err, rbErr)
@@ -300,10 +317,10 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, units []span,
 	if err := sp.Commit(ctx); err != nil {
 		return err
 	}
-	p.res.Upserted += int(tagCur.RowsAffected())
-	p.res.Stale += len(units) - int(tagCur.RowsAffected())
-	p.res.HistoryAdded += int(histAdded)
-	p.res.HistoryDuplicate += hist.len() - int(histAdded) + hist.dupInBatch
+	p.res.Upserted += upserted
+	p.res.Stale += len(units) - upserted
+	p.res.HistoryAdded += histAdded
+	p.res.HistoryDuplicate += hist.len() - histAdded + hist.dupInBatch
 	return nil
 }
 
@@ -322,7 +339,6 @@ func (p *prepared) columns(units []span) (*currentColumns, *historyColumns) {
 		ws := p.sorted[u.lo:u.hi]
 		newest := &p.writes[ws[len(ws)-1]]
 		var data, changed *Write // newest write with data; newest changed write
-		changes := 0
 		var unavailableSince time.Time
 		var prevChanged time.Time
 		for _, i := range ws {
@@ -347,7 +363,6 @@ func (p *prepared) columns(units []span) (*currentColumns, *historyColumns) {
 				continue
 			}
 			prevChanged = w.CapturedAt
-			changes++
 			hist.add(w)
 		}
 		updatedAt := newest.CapturedAt
@@ -359,7 +374,7 @@ func (p *prepared) columns(units []span) (*currentColumns, *historyColumns) {
 			t := unavailableSince
 			unavailableAt = &t
 		}
-		cur.add(newest, data, updatedAt, unavailableAt, changes)
+		cur.add(newest, data, updatedAt, unavailableAt)
 	}
 	return cur, hist
 }

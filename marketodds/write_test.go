@@ -522,3 +522,75 @@ func TestWriteRoundTripIsExact(t *testing.T) {
 		t.Errorf("ScanCurrent since a later time saw rows (err %v)", err)
 	}
 }
+
+// A change that reaches the store after a later confirmation (a retried
+// batch overtaken by the next one) still moves the data; its own
+// confirmation time does not go backwards.
+func TestWriteChangeArrivingAfterLaterConfirmation(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	d0 := market1X2(16, "betpawa", 2, 3, 4)
+	d1 := market1X2(16, "betpawa", 2.5, 3, 3.2)
+	s.write(changed(d0, at(0)))
+	s.write(confirmed(d1, at(2))) // the next scrape, classified against d1, overtook the change
+	res := s.write(changed(d1, at(1)))
+	if res.Upserted != 1 || res.HistoryAdded != 1 {
+		t.Fatalf("late change: %+v, want it applied and appended", res)
+	}
+	row := s.current(16)[d0.Key()]
+	if diff := cmp.Diff(d1, row.Market); diff != "" {
+		t.Errorf("late change did not move the data (-want +got):\n%s", diff)
+	}
+	if !row.LastUpdatedAt.Equal(at(1)) || !row.LastConfirmedAt.Equal(at(2)) || row.ChangeCount != 2 {
+		t.Errorf("updated %v confirmed %v changes %d, want %v, %v, 2", row.LastUpdatedAt, row.LastConfirmedAt, row.ChangeCount, at(1), at(2))
+	}
+	// Retrying it once more changes nothing.
+	before := s.current(16)
+	if res := s.write(changed(d1, at(1))); res.Upserted != 0 || res.Stale != 1 || res.HistoryDuplicate != 1 {
+		t.Errorf("retry of the late change: %+v, want stale and duplicate", res)
+	}
+	if diff := cmp.Diff(before, s.current(16)); diff != "" {
+		t.Errorf("retry changed the row (-before +after):\n%s", diff)
+	}
+}
+
+// change_count counts the changes applied to the row once each, also when a
+// batch repeats part of an earlier one.
+func TestWriteChangeCountIsExact(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	m1 := market1X2(17, "sportybet", 2, 3, 4)
+	m2 := market1X2(17, "sportybet", 2.1, 3, 4)
+	m3 := market1X2(17, "sportybet", 2.2, 3, 4)
+	s.write(changed(m1, at(1)))
+	s.write(changed(m1, at(1)), changed(m2, at(2)))                     // overlaps the first
+	s.write(changed(m1, at(1)), changed(m2, at(2)), changed(m3, at(3))) // and again
+	row := s.current(17)[m1.Key()]
+	if n := len(s.history(m1.Key())); row.ChangeCount != n || n != 3 {
+		t.Errorf("change_count %d, history rows %d, want 3 and 3", row.ChangeCount, n)
+	}
+	if diff := cmp.Diff(m3, row.Market); diff != "" {
+		t.Errorf("data (-want +got):\n%s", diff)
+	}
+}
+
+// A change older than the row's newest change is stale: appended to
+// history, the current row left alone.
+func TestWriteOldChangeArrivingLateMovesNothingBack(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	d1 := market1X2(18, "bet9ja", 2, 3, 4)
+	d3 := market1X2(18, "bet9ja", 3, 3, 3)
+	s.write(changed(d3, at(3)))
+	res := s.write(changed(d1, at(1)))
+	if res.HistoryAdded != 1 || res.Stale != 1 || res.Upserted != 0 {
+		t.Fatalf("late old change: %+v, want stale with its history appended", res)
+	}
+	row := s.current(18)[d1.Key()]
+	if diff := cmp.Diff(d3, row.Market); diff != "" {
+		t.Errorf("an older change moved the data back (-want +got):\n%s", diff)
+	}
+	if !row.LastUpdatedAt.Equal(at(3)) || !row.LastConfirmedAt.Equal(at(3)) || row.ChangeCount != 1 {
+		t.Errorf("updated %v confirmed %v changes %d, want %v, %v, 1", row.LastUpdatedAt, row.LastConfirmedAt, row.ChangeCount, at(3), at(3))
+	}
+}

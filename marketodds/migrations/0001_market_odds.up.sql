@@ -22,9 +22,10 @@ CREATE TABLE market_odds_current (
     last_updated_at     timestamptz      NOT NULL,
     -- Set when the market disappeared from the bookmaker, NULL while offered.
     unavailable_at      timestamptz,
-    -- How many changes the library recorded for the market (history rows
-    -- it appended). The write path also uses it to tell a change from a
-    -- confirmation inside ON CONFLICT DO UPDATE.
+    -- How many changes were applied to this row, each once. A change that
+    -- arrives after a newer one is in history but not counted here. The
+    -- write path also uses it to tell a change from a confirmation inside
+    -- ON CONFLICT DO UPDATE.
     change_count        integer          NOT NULL DEFAULT 0
 -- Room on every page, so that the per-scrape confirmation (which touches no
 -- indexed column) is a HOT update: the table stops growing after a few cycles.
