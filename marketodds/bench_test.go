@@ -1,0 +1,883 @@
+package marketodds_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/oddsledger/oddsledger/internal/pgserver"
+	"github.com/oddsledger/oddsledger/marketodds"
+)
+
+type benchConfig struct {
+	events, batch, cycles, baselineEvents int
+	change                                float64
+	pgss, explain                         bool
+}
+
+func benchConfigFromEnv(b *testing.B) benchConfig {
+	b.Helper()
+	envInt := func(name string, def, lo int) int {
+		s := os.Getenv(name)
+		if s == "" {
+			return def
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo {
+			b.Fatalf("%s=%q: want an integer >= %d", name, s, lo)
+		}
+		return n
+	}
+	c := benchConfig{
+		events: envInt("ODDSLEDGER_BENCH_EVENTS", 2000, 1),
+		batch:  envInt("ODDSLEDGER_BENCH_BATCH", 5000, 1),
+		cycles: envInt("ODDSLEDGER_BENCH_CYCLES", 10, 2),
+		change: 0.05,
+	}
+	c.baselineEvents = min(envInt("ODDSLEDGER_BENCH_BASELINE_EVENTS", c.events, 1), c.events)
+	if s := os.Getenv("ODDSLEDGER_BENCH_CHANGE"); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f < 0 || f > 1 {
+			b.Fatalf("ODDSLEDGER_BENCH_CHANGE=%q: want a number in [0, 1]", s)
+		}
+		c.change = f
+	}
+	c.pgss = os.Getenv("ODDSLEDGER_BENCH_PGSS") == "1"
+	c.explain = os.Getenv("ODDSLEDGER_BENCH_EXPLAIN") == "1"
+	return c
+}
+
+// benchMetrics are one scenario's results.
+type benchMetrics struct {
+	lib, base, copy                float64 // rows/s, steady-state cycle
+	firstLib, firstCopy            float64 // rows/s, first load
+	hist, histCopy                 float64 // rows/s, changes only
+	libLast                        float64 // rows/s, the last storage cycle
+	hot                            float64 // n_tup_hot_upd / n_tup_upd, last cycle
+	curPerMarket, curGrowth        float64 // bytes
+	histPerChange, histSteadyPerCh float64 // bytes
+}
+
+// BenchmarkCycle measures the write path on a steady-state scrape cycle
+// against a throwaway PostgreSQL of its own (internal/pgserver: fsync on,
+// shared_buffers 1GB, TCP loopback), and compares three ways of writing the
+// same rows onto the same starting state on the same server:
+//
+//  1. lib: Store.WriteMarketBatch, one call per batch of
+//     ODDSLEDGER_BENCH_BATCH writes (default 5,000);
+//  2. base: the replaced system's way, the baseline: per batch one
+//     transaction holding one INSERT … ON CONFLICT (event_id,
+//     bookmaker_slug, betpawa_market_id, COALESCE(line, 0)) DO UPDATE round
+//     trip per market (data columns move only for a changed market) and a
+//     multi-row INSERT … VALUES of the batch's changed rows into history
+//     (chunks of at most 5,000 rows, under the 65,535-parameter limit);
+//  3. copy: raw CopyFrom of the same rows, one call per batch, into an
+//     unindexed table with market_odds_current's columns: the limit.
+//
+// Run it (one iteration is a whole scenario, several minutes at the
+// default size; ns/op is suppressed, the metrics below are what count):
+//
+//	go test -run '^$' -bench Cycle -benchtime 1x -count 1 -timeout 60m ./marketodds
+//	go test -run '^$' -bench Cycle -benchtime 1x -count 5 -timeout 120m ./marketodds | tee bench.txt
+//	benchstat bench.txt   # go install golang.org/x/perf/cmd/benchstat@latest
+//
+// A quick run: ODDSLEDGER_BENCH_EVENTS=200 go test -run '^$' -bench Cycle -benchtime 1x ./marketodds
+//
+// The benchmark's own log keeps a 6-line summary (targets met or missed);
+// the detailed log of every phase (rows/s, WAL, HOT per cycle, sizes, and
+// the optional statement statistics and plans) goes to the file named in the
+// summary ($TMPDIR/oddsledger-bench-cycle.log, or ODDSLEDGER_BENCH_LOG), and
+// with -v to stdout as well.
+//
+// Environment (all optional):
+//
+//	ODDSLEDGER_BENCH_EVENTS           events per cycle (default 2000; x 3 bookmakers x 50 markets)
+//	ODDSLEDGER_BENCH_BATCH            writes per batch for all three ways (default 5000)
+//	ODDSLEDGER_BENCH_CHANGE           share of markets changed per cycle (default 0.05)
+//	ODDSLEDGER_BENCH_CYCLES           cycles written by the library for the storage figures (default 10)
+//	ODDSLEDGER_BENCH_BASELINE_EVENTS  the baseline writes only the cycle's writes of the first N events
+//	                                  (a prefix of its batches) and its rows/s come from those
+//	                                  (default: every event, the whole cycle)
+//	ODDSLEDGER_BENCH_PGSS=1           load pg_stat_statements and log the top statements of each phase
+//	ODDSLEDGER_BENCH_EXPLAIN=1        after the measurements, log EXPLAIN (ANALYZE, BUFFERS, WAL) of the
+//	                                  library's statements for one batch of one more cycle (auto_explain)
+//
+// The scenario (workload: see benchdata_test.go):
+//
+//   - first load: cycle 1 (every market new, every write Changed) is
+//     copied into the empty unindexed table (first-copy-rows/s) and written
+//     by the library into a fresh schema A (first-lib-rows/s); the library
+//     also loads it, untimed, into schema B. Then VACUUM ANALYZE of both
+//     schemas and a CHECKPOINT.
+//   - steady state: cycle 2 is copied (copy-rows/s), written by the library
+//     into A (lib-rows/s) and by the baseline into B (base-rows/s), in that
+//     order, each right after a CHECKPOINT (so each pays the full-page
+//     images of the pages it touches, as a cycle between two checkpoints
+//     does). A and B are then checked to hold the same rows. lib/copy and
+//     lib/base are the ratios of rows/s. Cycle 2 starts from freshly
+//     vacuumed pages with fillfactor 70's free space; as every row is
+//     updated, only ~43% of its updates can be HOT (the steady state, with
+//     ~100% HOT, is reached from cycle ~5 on: see lib-last-rows/s).
+//   - history: hist-rows/s is WriteMarketBatch of only changed writes (the
+//     ~5% of cycle 2, with new odds, half a cycle later) into B: each write
+//     upserts its current row with data and appends one history row; the
+//     rate is history rows appended per second. It runs right after the
+//     baseline, without a CHECKPOINT in between (B's pages already had their
+//     full-page images written, as a cycle's confirmations would have done).
+//     hist-copy-rows/s is a raw COPY of the same rows into an unindexed
+//     table with history's columns. With ODDSLEDGER_BENCH_PGSS=1 the
+//     server time of each statement is logged, which separates the history
+//     append from the current upsert.
+//   - storage: the library writes cycles 3..ODDSLEDGER_BENCH_CYCLES into A.
+//     hot/upd is n_tup_hot_upd / n_tup_upd of market_odds_current over the
+//     last cycle (pg_stat_user_tables deltas; the writer's backend is told
+//     to flush with pg_stat_force_next_flush and the counters are polled
+//     until they account for every row the cycle updated). cur-B/market is
+//     pg_total_relation_size of current (heap + indexes + FSM/VM) per
+//     market, cur-growth-B its growth during the last cycle.
+//     hist-B/change is the sum of pg_total_relation_size over
+//     pg_partition_tree(history) per history row (first load included);
+//     hist-steady-B/change is the same over the rows cycles 2..N added.
+//
+// Targets (issue "performance"): lib/copy >= 0.35, lib/base >= 8,
+// first-lib/copy >= 0.25, hot/upd >= 0.90, current stops growing,
+// hist-B/change <= 180. The benchmark reports; it asserts no timing.
+func BenchmarkCycle(b *testing.B) {
+	cfg := benchConfigFromEnv(b)
+	b.Logf("config: events=%d (markets/cycle=%d) batch=%d change=%.3f cycles=%d baseline_events=%d pgss=%v explain=%v "+
+		"(env ODDSLEDGER_BENCH_EVENTS, _BATCH, _CHANGE, _CYCLES, _BASELINE_EVENTS, _PGSS=1, _EXPLAIN=1)",
+		cfg.events, cfg.events*len(benchBookmakers)*marketsPerGroup, cfg.batch, cfg.change, cfg.cycles,
+		cfg.baselineEvents, cfg.pgss, cfg.explain)
+
+	logPath, err := openBenchLog()
+	if err != nil {
+		b.Fatalf("benchmark log: %v", err)
+	}
+	b.Logf("detailed log (every phase, sizes, statements): %s (ODDSLEDGER_BENCH_LOG; also on stdout with -v)", logPath)
+
+	opts := pgserver.Options{Durable: true, SharedBuffers: "1GB"}
+	if cfg.pgss {
+		opts.Settings = append(opts.Settings, "shared_preload_libraries=pg_stat_statements",
+			"pg_stat_statements.track_utility=off", "track_io_timing=on")
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	srv, err := pgserver.Start(startCtx, opts)
+	cancel()
+	if errors.Is(err, pgserver.ErrNoBinaries) {
+		b.Skipf("BenchmarkCycle needs its own PostgreSQL server: %v", err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Close(); err != nil {
+			b.Errorf("stop the benchmark's server: %v", err)
+		}
+	}()
+
+	var sum benchSums
+	for i := range b.N {
+		sum.add(runCycleScenario(b, srv, cfg, i))
+	}
+	n := float64(b.N)
+	report := func(v float64, unit string) { b.ReportMetric(v/n, unit) }
+	b.ReportMetric(0, "ns/op") // one op is a whole scenario: meaningless
+	report(sum.lib, "lib-rows/s")
+	report(sum.base, "base-rows/s")
+	report(sum.copy, "copy-rows/s")
+	report(sum.ratioLibCopy, "lib/copy") // ratios: the mean of each iteration's
+	report(sum.ratioLibBase, "lib/base")
+	report(sum.firstLib, "first-lib-rows/s")
+	report(sum.firstCopy, "first-copy-rows/s")
+	report(sum.ratioFirst, "first-lib/copy")
+	report(sum.hist, "hist-rows/s")
+	report(sum.histCopy, "hist-copy-rows/s")
+	report(sum.libLast, "lib-last-rows/s")
+	report(sum.hot, "hot/upd")
+	report(sum.curPerMarket, "cur-B/market")
+	report(sum.curGrowth, "cur-growth-B")
+	report(sum.histPerChange, "hist-B/change")
+	report(sum.histSteadyPerCh, "hist-steady-B/change")
+}
+
+// benchSums accumulates benchMetrics over iterations.
+type benchSums struct {
+	benchMetrics
+	ratioLibCopy, ratioLibBase, ratioFirst float64
+}
+
+func (s *benchSums) add(m benchMetrics) {
+	s.lib += m.lib
+	s.base += m.base
+	s.copy += m.copy
+	s.firstLib += m.firstLib
+	s.firstCopy += m.firstCopy
+	s.hist += m.hist
+	s.histCopy += m.histCopy
+	s.libLast += m.libLast
+	s.hot += m.hot
+	s.curPerMarket += m.curPerMarket
+	s.curGrowth += m.curGrowth
+	s.histPerChange += m.histPerChange
+	s.histSteadyPerCh += m.histSteadyPerCh
+	s.ratioLibCopy += m.lib / m.copy
+	s.ratioLibBase += m.lib / m.base
+	s.ratioFirst += m.firstLib / m.firstCopy
+}
+
+// benchEnv is one scenario's connections and schemas.
+type benchEnv struct {
+	b       *testing.B
+	ctx     context.Context
+	cfg     benchConfig
+	url     string
+	admin   *pgxpool.Pool // DDL, VACUUM, CHECKPOINT, COPY, statistics
+	poolA   *pgxpool.Pool // the library's store in A: one connection
+	poolB   *pgxpool.Pool // the library's store and the baseline in B: one connection
+	schemaA string
+	schemaB string
+	sink    string
+	storeA  *marketodds.Store
+	storeB  *marketodds.Store
+}
+
+func (e *benchEnv) exec(sql string, args ...any) {
+	e.b.Helper()
+	if _, err := e.admin.Exec(e.ctx, sql, args...); err != nil {
+		e.b.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func (e *benchEnv) queryInt(sql string, args ...any) int64 {
+	e.b.Helper()
+	var n int64
+	if err := e.admin.QueryRow(e.ctx, sql, args...).Scan(&n); err != nil {
+		e.b.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// benchLog is the detailed log of BenchmarkCycle (every phase, sizes, and
+// the pg_stat_statements and auto_explain output): testing.B keeps only 10
+// lines of a benchmark's log, and anything printed to stdout while a
+// benchmark runs lands between its name and its results (with -count > 1),
+// where benchstat cannot parse it. So the log goes to a file, and to stdout
+// as well under -v, where go test prints the name after the results.
+var benchLog struct {
+	once sync.Once
+	path string
+	f    *os.File
+	err  error
+}
+
+func openBenchLog() (string, error) {
+	benchLog.once.Do(func() {
+		benchLog.path = cmp.Or(os.Getenv("ODDSLEDGER_BENCH_LOG"), filepath.Join(os.TempDir(), "oddsledger-bench-cycle.log"))
+		benchLog.f, benchLog.err = os.Create(benchLog.path)
+	})
+	return benchLog.path, benchLog.err
+}
+
+// logf writes a line to the detailed log.
+func (e *benchEnv) logf(format string, args ...any) {
+	line := "    " + strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", "\n    ") + "\n"
+	if benchLog.f != nil {
+		_, _ = benchLog.f.WriteString(line)
+	}
+	if testing.Verbose() {
+		fmt.Print(line)
+	}
+}
+
+func (e *benchEnv) log(s string) { e.logf("%s", s) }
+
+func (e *benchEnv) checkpoint() { e.b.Helper(); e.exec("CHECKPOINT") }
+
+func (e *benchEnv) walLSN() string {
+	var lsn string
+	if err := e.admin.QueryRow(e.ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		e.b.Fatal(err)
+	}
+	return lsn
+}
+
+func (e *benchEnv) walSince(lsn string) float64 {
+	return float64(e.queryInt("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint", lsn)) / (1 << 20)
+}
+
+func newBenchPool(b *testing.B, url string, maxConns int32, configure func(*pgxpool.Config)) *pgxpool.Pool {
+	b.Helper()
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pc.MaxConns = maxConns
+	if configure != nil {
+		configure(pc)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pool
+}
+
+func runCycleScenario(b *testing.B, srv *pgserver.Server, cfg benchConfig, iter int) benchMetrics {
+	ctx := context.Background()
+	e := &benchEnv{
+		b: b, ctx: ctx, cfg: cfg, url: srv.URL(),
+		schemaA: fmt.Sprintf("bench_lib_%d", iter),
+		schemaB: fmt.Sprintf("bench_base_%d", iter),
+		sink:    fmt.Sprintf("bench_copy_%d", iter),
+	}
+	e.admin = newBenchPool(b, e.url, 4, nil)
+	defer e.admin.Close()
+	// One connection each: the write paths are single writers, and the
+	// statistics of the library's writes are flushed on that connection.
+	e.poolA = newBenchPool(b, e.url, 1, nil)
+	defer e.poolA.Close()
+	e.poolB = newBenchPool(b, e.url, 1, nil)
+	defer e.poolB.Close()
+	defer func() {
+		for _, s := range []string{e.schemaA, e.schemaB, e.sink} {
+			if _, err := e.admin.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
+				b.Errorf("drop schema %s: %v", s, err)
+			}
+		}
+	}()
+	if cfg.pgss {
+		e.exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	}
+
+	newStore := func(pool *pgxpool.Pool, schema string) *marketodds.Store {
+		s, err := marketodds.NewStore(pool, &marketodds.Config{Schema: schema, Now: func() time.Time { return benchBase }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	e.storeA = newStore(e.poolA, e.schemaA)
+	e.storeB = newStore(e.poolB, e.schemaB)
+	curA := pgx.Identifier{e.schemaA, "market_odds_current"}.Sanitize()
+	histA := pgx.Identifier{e.schemaA, "market_odds_history"}.Sanitize()
+	curB := pgx.Identifier{e.schemaB, "market_odds_current"}.Sanitize()
+	histB := pgx.Identifier{e.schemaB, "market_odds_history"}.Sanitize()
+	sinkCur := pgx.Identifier{e.sink, "current"}
+	sinkHist := pgx.Identifier{e.sink, "history"}
+	e.exec("CREATE SCHEMA " + pgx.Identifier{e.sink}.Sanitize())
+	e.exec("CREATE TABLE " + sinkCur.Sanitize() + " (LIKE " + curA + ")")
+	e.exec("CREATE TABLE " + sinkHist.Sanitize() + " (LIKE " + histA + ")")
+
+	e.logf("BenchmarkCycle scenario %d at %s: events=%d batch=%d change=%.3f cycles=%d baseline_events=%d",
+		iter, time.Now().Format(time.RFC3339), cfg.events, cfg.batch, cfg.change, cfg.cycles, cfg.baselineEvents)
+	var m benchMetrics
+	genStart := time.Now()
+	wl := newBenchWorkload(cfg.events, cfg.change)
+	cycle1 := wl.next()
+	cycle2 := wl.next()
+	if !asciiOnly(cycle1) {
+		b.Fatal("workload outcome names must be plain ASCII for benchOutcomesJSON")
+	}
+	markets := len(cycle1)
+	changed2 := countChanged(cycle2)
+	e.logf("workload: %d markets/cycle, cycle 2 has %d changed (%.2f%%); generated in %s",
+		markets, changed2, 100*float64(changed2)/float64(markets), time.Since(genStart).Round(time.Millisecond))
+
+	// First load.
+	e.exec("TRUNCATE " + sinkCur.Sanitize())
+	e.checkpoint()
+	d, wal := e.timeCopy(sinkCur, cycle1, copyCurrentRow)
+	m.firstCopy = float64(markets) / d.Seconds()
+	e.logf("first load, copy:    %8.0f rows/s  (%d rows in %s, WAL %.0f MB)", m.firstCopy, markets, d.Round(time.Millisecond), wal)
+	e.checkpoint()
+	e.pgssReset()
+	d, wal, _ = e.timeLib(e.storeA, cycle1, 1)
+	m.firstLib = float64(markets) / d.Seconds()
+	e.logf("first load, library: %8.0f rows/s  (%d rows in %s, WAL %.0f MB) = %.1f%% of copy",
+		m.firstLib, markets, d.Round(time.Millisecond), wal, 100*m.firstLib/m.firstCopy)
+	e.pgssTop("first load, library")
+	e.checkpoint()
+	d, _, _ = e.timeLib(e.storeB, cycle1, 1)
+	e.logf("first load, library into B (untimed twin): %.0f rows/s", float64(markets)/d.Seconds())
+	for _, t := range []string{curA, histA, curB, histB} {
+		e.exec("VACUUM (ANALYZE) " + t)
+	}
+	histBytes1 := e.historyBytes(e.schemaA)
+	histRows1 := e.queryInt("SELECT count(*) FROM " + histA)
+	curBytes := []int64{e.queryInt("SELECT pg_total_relation_size($1::regclass)", curA)}
+
+	// Steady state: cycle 2, three ways.
+	e.exec("TRUNCATE " + sinkCur.Sanitize())
+	e.checkpoint()
+	d, wal = e.timeCopy(sinkCur, cycle2, copyCurrentRow)
+	m.copy = float64(markets) / d.Seconds()
+	e.logf("cycle 2, copy:       %8.0f rows/s  (%d rows in %s, WAL %.0f MB)", m.copy, markets, d.Round(time.Millisecond), wal)
+
+	e.checkpoint()
+	st0 := e.tableStats(e.poolA, curA, 0)
+	e.pgssReset()
+	d, wal, upserted := e.timeLib(e.storeA, cycle2, 2)
+	m.lib = float64(markets) / d.Seconds()
+	e.pgssTop("cycle 2, library")
+	st1 := e.tableStats(e.poolA, curA, st0.upd+upserted)
+	e.logf("cycle 2, library:    %8.0f rows/s  (%d rows in %s, WAL %.0f MB, HOT %s)",
+		m.lib, markets, d.Round(time.Millisecond), wal, st1.sub(st0))
+	curBytes = append(curBytes, e.queryInt("SELECT pg_total_relation_size($1::regclass)", curA))
+
+	e.checkpoint()
+	baseWrites := cycle2
+	for len(baseWrites) > 0 && baseWrites[len(baseWrites)-1].EventID >= 1_000_000+int64(cfg.baselineEvents) {
+		baseWrites = baseWrites[:len(baseWrites)-1]
+	}
+	e.pgssReset()
+	d, wal = e.timeBaseline(e.schemaB, baseWrites)
+	m.base = float64(len(baseWrites)) / d.Seconds()
+	e.pgssTop("cycle 2, baseline")
+	scope := ""
+	if len(baseWrites) < markets {
+		scope = fmt.Sprintf(", on the first %d events only (ODDSLEDGER_BENCH_BASELINE_EVENTS)", cfg.baselineEvents)
+	}
+	e.logf("cycle 2, baseline:   %8.0f rows/s  (%d rows in %s, WAL %.0f MB%s)",
+		m.base, len(baseWrites), d.Round(time.Millisecond), wal, scope)
+	e.sameRows(curA, curB, histA, histB, 1_000_000+int64(cfg.baselineEvents))
+	if len(baseWrites) < markets {
+		// B must hold cycle 2 in full before the history phase.
+		e.timeLib(e.storeB, cycle2[len(baseWrites):], 2)
+	}
+
+	// History: changes only.
+	// No CHECKPOINT here: B's current pages were all dirtied (and had
+	// their full-page images written) by the baseline, as a cycle's
+	// confirmations would have done; a checkpoint now would make this
+	// phase, which touches ~5% of rows scattered over every page, mostly a
+	// measure of full-page writes.
+	onlyChanges := changesOnly(cycle2)
+	e.pgssReset()
+	d, wal, _ = e.timeLib(e.storeB, onlyChanges, 100)
+	e.pgssTop("changes only, library")
+	m.hist = perSecond(len(onlyChanges), d)
+	e.logf("changes only, library: %6.0f rows/s  (%d rows in %s, WAL %.1f MB; current upsert with data + history append)",
+		m.hist, len(onlyChanges), d.Round(time.Millisecond), wal)
+	e.exec("TRUNCATE " + sinkHist.Sanitize())
+	e.checkpoint()
+	d, wal = e.timeCopy(sinkHist, onlyChanges, copyHistoryRow)
+	m.histCopy = perSecond(len(onlyChanges), d)
+	e.logf("changes only, copy:    %6.0f rows/s  (%d rows in %s, WAL %.1f MB; unindexed table with history's columns)",
+		m.histCopy, len(onlyChanges), d.Round(time.Millisecond), wal)
+
+	// Storage: cycles 3..N by the library into A.
+	var hot tabStats
+	for k := 3; k <= cfg.cycles; k++ {
+		ws := wl.next()
+		before := e.tableStats(e.poolA, curA, 0)
+		if k == cfg.cycles {
+			e.pgssReset()
+		}
+		d, wal, upserted := e.timeLib(e.storeA, ws, int64(k))
+		after := e.tableStats(e.poolA, curA, before.upd+upserted)
+		hot = after.sub(before)
+		curBytes = append(curBytes, e.queryInt("SELECT pg_total_relation_size($1::regclass)", curA))
+		m.libLast = float64(len(ws)) / d.Seconds()
+		e.logf("cycle %d, library:    %8.0f rows/s  (%d changed, %s, WAL %.0f MB, HOT %s, current %.1f MB)",
+			k, m.libLast, countChanged(ws), d.Round(time.Millisecond), wal, hot, float64(curBytes[len(curBytes)-1])/(1<<20))
+	}
+	if cfg.cycles == 2 {
+		hot = st1.sub(st0)
+		m.libLast = m.lib
+	}
+	e.pgssTop(fmt.Sprintf("cycle %d, library", cfg.cycles))
+	m.hot = hot.ratio()
+	last := curBytes[len(curBytes)-1]
+	m.curPerMarket = float64(last) / float64(markets)
+	m.curGrowth = float64(last - curBytes[len(curBytes)-2])
+	histBytes := e.historyBytes(e.schemaA)
+	histRows := e.queryInt("SELECT count(*) FROM " + histA)
+	m.histPerChange = float64(histBytes) / float64(histRows)
+	if histRows > histRows1 {
+		m.histSteadyPerCh = float64(histBytes-histBytes1) / float64(histRows-histRows1)
+	}
+	e.logSizes(curA, histA, markets, histRows)
+
+	if cfg.explain {
+		e.explain(wl.next())
+	}
+
+	mark := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	b.Logf("SUMMARY steady cycle: lib %.0f rows/s, baseline %.0f, copy %.0f; lib/copy %.1f%% (target >= 35%%: %s), lib/base %.1fx (target >= 8x: %s)",
+		m.lib, m.base, m.copy, 100*m.lib/m.copy, mark(m.lib >= 0.35*m.copy), m.lib/m.base, mark(m.lib >= 8*m.base))
+	b.Logf("SUMMARY first load: lib %.0f rows/s, copy %.0f; lib/copy %.1f%% (target >= 25%%: %s)",
+		m.firstLib, m.firstCopy, 100*m.firstLib/m.firstCopy, mark(m.firstLib >= 0.25*m.firstCopy))
+	b.Logf("SUMMARY changes only: lib %.0f history rows/s, copy %.0f (%.1f%%)", m.hist, m.histCopy, 100*perSecondRatio(m.hist, m.histCopy))
+	b.Logf("SUMMARY after %d cycles: HOT %.1f%% of the last cycle's updates (target >= 90%%: %s); current %.0f B/market, grew %.0f B (%.2f%%) in the last cycle",
+		cfg.cycles, 100*m.hot, mark(m.hot >= 0.9), m.curPerMarket, m.curGrowth, 100*m.curGrowth/float64(last))
+	b.Logf("SUMMARY history %.0f B/change (target <= 180: %s), %.0f B/change over the rows of cycles 2..%d",
+		m.histPerChange, mark(m.histPerChange <= 180), m.histSteadyPerCh, cfg.cycles)
+	return m
+}
+
+func perSecond(rows int, d time.Duration) float64 {
+	if rows == 0 || d <= 0 {
+		return 0
+	}
+	return float64(rows) / d.Seconds()
+}
+
+func perSecondRatio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func countChanged(ws []marketodds.Write) int {
+	n := 0
+	for i := range ws {
+		if ws[i].Changed {
+			n++
+		}
+	}
+	return n
+}
+
+// timeLib writes ws with the store, in batches, and returns the time, the
+// WAL written (MB) and the number of current rows upserted.
+func (e *benchEnv) timeLib(s *marketodds.Store, ws []marketodds.Write, run int64) (time.Duration, float64, int64) {
+	e.b.Helper()
+	lsn := e.walLSN()
+	var upserted int64
+	start := time.Now()
+	for i, batch := range benchBatches(ws, e.cfg.batch) {
+		res, err := s.WriteMarketBatch(e.ctx, marketodds.Batch{Writes: batch, RunID: run, Index: i})
+		if err != nil {
+			e.b.Fatalf("WriteMarketBatch (run %d, batch %d): %v", run, i, err)
+		}
+		if len(res.Rejected) > 0 {
+			e.b.Fatalf("WriteMarketBatch (run %d, batch %d): %d rejected, first: %v", run, i, len(res.Rejected), res.Rejected[0].Err)
+		}
+		upserted += int64(res.Upserted)
+	}
+	d := time.Since(start)
+	return d, e.walSince(lsn), upserted
+}
+
+var (
+	copyCurrentCols = []string{"event_id", "bookmaker_slug", "betpawa_market_id", "line", "betpawa_market_name",
+		"outcomes", "market_groups", "handicap_type", "handicap_home", "handicap_away",
+		"last_confirmed_at", "last_updated_at", "unavailable_at", "change_count"}
+	copyHistoryCols = []string{"event_id", "bookmaker_slug", "betpawa_market_id", "line", "betpawa_market_name",
+		"outcomes", "market_groups", "handicap_type", "handicap_home", "handicap_away", "captured_at", "unavailable"}
+)
+
+type copyRowFunc struct {
+	cols []string
+	row  func(w *marketodds.Write, buf []byte) []any
+}
+
+var copyCurrentRow = copyRowFunc{cols: copyCurrentCols, row: func(w *marketodds.Write, buf []byte) []any {
+	ht, hh, ha := benchHandicap(w.Handicap)
+	changes := int32(0)
+	if w.Changed {
+		changes = 1
+	}
+	return []any{w.EventID, w.Bookmaker, w.MarketID, w.Line, w.Name, string(benchOutcomesJSON(buf, w.Outcomes)),
+		w.Groups, ht, hh, ha, w.CapturedAt, w.CapturedAt, nil, changes}
+}}
+
+var copyHistoryRow = copyRowFunc{cols: copyHistoryCols, row: func(w *marketodds.Write, buf []byte) []any {
+	ht, hh, ha := benchHandicap(w.Handicap)
+	return []any{w.EventID, w.Bookmaker, w.MarketID, w.Line, w.Name, string(benchOutcomesJSON(buf, w.Outcomes)),
+		w.Groups, ht, hh, ha, w.CapturedAt, w.Unavailable}
+}}
+
+// timeCopy copies ws into table, one CopyFrom (one transaction) per batch.
+func (e *benchEnv) timeCopy(table pgx.Identifier, ws []marketodds.Write, rf copyRowFunc) (time.Duration, float64) {
+	e.b.Helper()
+	lsn := e.walLSN()
+	start := time.Now()
+	buf := make([]byte, 0, 512)
+	for _, batch := range benchBatches(ws, e.cfg.batch) {
+		i := 0
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(batch) {
+				return nil, nil
+			}
+			i++
+			return rf.row(&batch[i-1], buf[:0]), nil
+		})
+		n, err := e.admin.CopyFrom(e.ctx, table, rf.cols, src)
+		if err != nil || n != int64(len(batch)) {
+			e.b.Fatalf("CopyFrom %s: %d of %d rows: %v", table.Sanitize(), n, len(batch), err)
+		}
+	}
+	d := time.Since(start)
+	return d, e.walSince(lsn)
+}
+
+// timeBaseline writes ws the replaced system's way into schema, in batches.
+func (e *benchEnv) timeBaseline(schema string, ws []marketodds.Write) (time.Duration, float64) {
+	e.b.Helper()
+	cur := pgx.Identifier{schema, "market_odds_current"}.Sanitize()
+	hist := pgx.Identifier{schema, "market_odds_history"}.Sanitize()
+	insert := `INSERT INTO ` + cur + ` AS c (event_id, bookmaker_slug, betpawa_market_id, line, betpawa_market_name,
+    outcomes, market_groups, handicap_type, handicap_home, handicap_away, last_confirmed_at, last_updated_at, change_count)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[], $8, $9, $10, $11, $12, $13)
+ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)) DO UPDATE SET `
+	const guard = `
+WHERE c.last_confirmed_at < excluded.last_confirmed_at`
+	upsertChanged := insert + `line = excluded.line, betpawa_market_name = excluded.betpawa_market_name,
+    outcomes = excluded.outcomes, market_groups = excluded.market_groups, handicap_type = excluded.handicap_type,
+    handicap_home = excluded.handicap_home, handicap_away = excluded.handicap_away,
+    last_updated_at = excluded.last_updated_at, unavailable_at = NULL, change_count = c.change_count + 1,
+    last_confirmed_at = excluded.last_confirmed_at` + guard
+	upsertConfirmed := insert + `last_confirmed_at = excluded.last_confirmed_at, unavailable_at = NULL` + guard
+	histHead := `INSERT INTO ` + hist + ` (event_id, bookmaker_slug, betpawa_market_id, line, betpawa_market_name,
+    outcomes, market_groups, handicap_type, handicap_home, handicap_away, captured_at, unavailable) VALUES `
+	const histTail = `
+ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at) DO NOTHING`
+	const histCols = 12
+	const histChunk = 5000 // 5,000 x 12 parameters < 65,535
+
+	lsn := e.walLSN()
+	start := time.Now()
+	var buf []byte
+	for i, batch := range benchBatches(ws, e.cfg.batch) {
+		err := pgx.BeginFunc(e.ctx, e.poolB, func(tx pgx.Tx) error {
+			var changed []*marketodds.Write
+			for j := range batch {
+				w := &batch[j]
+				ht, hh, ha := benchHandicap(w.Handicap)
+				buf = benchOutcomesJSON(buf[:0], w.Outcomes)
+				sql, changes := upsertConfirmed, int32(0)
+				if w.Changed {
+					sql, changes = upsertChanged, 1
+					changed = append(changed, w)
+				}
+				if _, err := tx.Exec(e.ctx, sql, w.EventID, w.Bookmaker, w.MarketID, w.Line, w.Name, string(buf),
+					w.Groups, ht, hh, ha, w.CapturedAt, w.CapturedAt, changes); err != nil {
+					return err
+				}
+			}
+			for lo := 0; lo < len(changed); lo += histChunk {
+				chunk := changed[lo:min(lo+histChunk, len(changed))]
+				var q strings.Builder
+				q.WriteString(histHead)
+				args := make([]any, 0, 1+histCols*len(chunk))
+				args = append(args, pgx.QueryExecModeExec) // one round trip, no statement per chunk size
+				for r, w := range chunk {
+					if r > 0 {
+						q.WriteString(",\n")
+					}
+					p := r * histCols
+					fmt.Fprintf(&q, "($%d::bigint, $%d::text, $%d::text, $%d::float8, $%d::text, $%d::jsonb, $%d::text[], $%d::text, $%d::float8, $%d::float8, $%d::timestamptz, $%d::bool)",
+						p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9, p+10, p+11, p+12)
+					ht, hh, ha := benchHandicap(w.Handicap)
+					args = append(args, w.EventID, w.Bookmaker, w.MarketID, w.Line, w.Name,
+						string(benchOutcomesJSON(buf[:0], w.Outcomes)), w.Groups, ht, hh, ha, w.CapturedAt, w.Unavailable)
+				}
+				q.WriteString(histTail)
+				if _, err := tx.Exec(e.ctx, q.String(), args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			e.b.Fatalf("baseline batch %d: %v", i, err)
+		}
+	}
+	d := time.Since(start)
+	return d, e.walSince(lsn)
+}
+
+// sameRows checks that the library (A) and the baseline (B) left the same
+// current rows and history for the events the baseline wrote: the two ways
+// did the same work.
+func (e *benchEnv) sameRows(curA, curB, histA, histB string, eventsBelow int64) {
+	e.b.Helper()
+	digest := func(table string) string {
+		var s string
+		if err := e.admin.QueryRow(e.ctx, "SELECT count(*) || '/' || coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) FROM "+
+			table+" t WHERE event_id < $1", eventsBelow).Scan(&s); err != nil {
+			e.b.Fatal(err)
+		}
+		return s
+	}
+	if a, b := digest(curA), digest(curB); a != b {
+		e.b.Fatalf("library and baseline disagree on current rows: %s vs %s", a, b)
+	}
+	if a, b := digest(histA), digest(histB); a != b {
+		e.b.Fatalf("library and baseline disagree on history rows: %s vs %s", a, b)
+	}
+}
+
+// tabStats are a table's update counters.
+type tabStats struct{ upd, hot int64 }
+
+func (s tabStats) sub(o tabStats) tabStats { return tabStats{upd: s.upd - o.upd, hot: s.hot - o.hot} }
+
+func (s tabStats) ratio() float64 {
+	if s.upd == 0 {
+		return 0
+	}
+	return float64(s.hot) / float64(s.upd)
+}
+
+func (s tabStats) String() string {
+	return fmt.Sprintf("%.1f%% of %d updates", 100*s.ratio(), s.upd)
+}
+
+// tableStats reads table's n_tup_upd and n_tup_hot_upd once they account
+// for at least wantUpd updates. Statistics reach the shared counters when a
+// backend flushes them, asynchronously; the writer's single connection is
+// told to flush when it next goes idle, and the counters are polled.
+func (e *benchEnv) tableStats(writer *pgxpool.Pool, table string, wantUpd int64) tabStats {
+	e.b.Helper()
+	if _, err := writer.Exec(e.ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+		e.b.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var s tabStats
+		if err := e.admin.QueryRow(e.ctx, "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = $1::regclass",
+			table).Scan(&s.upd, &s.hot); err != nil {
+			e.b.Fatal(err)
+		}
+		if s.upd >= wantUpd {
+			return s
+		}
+		if time.Now().After(deadline) {
+			e.logf("warning: %s statistics show %d updates after 30s, want %d; HOT ratio is from incomplete counters", table, s.upd, wantUpd)
+			return s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// historyBytes sums pg_total_relation_size over the history partitions (a
+// partitioned parent has no storage of its own; its index is partitioned too).
+func (e *benchEnv) historyBytes(schema string) int64 {
+	e.b.Helper()
+	return e.queryInt(`SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
+FROM pg_partition_tree($1::regclass)`, pgx.Identifier{schema, "market_odds_history"}.Sanitize())
+}
+
+func (e *benchEnv) logSizes(cur, hist string, markets int, histRows int64) {
+	e.b.Helper()
+	var heap, idx, total int64
+	if err := e.admin.QueryRow(e.ctx, `SELECT pg_relation_size($1::regclass), pg_indexes_size($1::regclass), pg_total_relation_size($1::regclass)`,
+		cur).Scan(&heap, &idx, &total); err != nil {
+		e.b.Fatal(err)
+	}
+	e.logf("current: heap %.1f MB, indexes %.1f MB, total %.1f MB = %.0f B/market (%d markets)",
+		float64(heap)/(1<<20), float64(idx)/(1<<20), float64(total)/(1<<20), float64(total)/float64(markets), markets)
+	var hheap, hidx, htotal int64
+	if err := e.admin.QueryRow(e.ctx, `SELECT coalesce(sum(pg_relation_size(relid)), 0)::bigint,
+    coalesce(sum(pg_indexes_size(relid)) FILTER (WHERE isleaf), 0)::bigint,
+    coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
+FROM pg_partition_tree($1::regclass)`, hist).Scan(&hheap, &hidx, &htotal); err != nil {
+		e.b.Fatal(err)
+	}
+	e.logf("history: %d rows, heap %.1f MB, indexes %.1f MB, total %.1f MB = %.0f B/row (heap %.0f, indexes %.0f)",
+		histRows, float64(hheap)/(1<<20), float64(hidx)/(1<<20), float64(htotal)/(1<<20),
+		float64(htotal)/float64(histRows), float64(hheap)/float64(histRows), float64(hidx)/float64(histRows))
+}
+
+func (e *benchEnv) pgssReset() {
+	if e.cfg.pgss {
+		e.exec("SELECT pg_stat_statements_reset()")
+	}
+}
+
+// pgssTop logs the statements that took the most server time since the
+// last reset.
+func (e *benchEnv) pgssTop(phase string) {
+	if !e.cfg.pgss {
+		return
+	}
+	e.b.Helper()
+	rows, err := e.admin.Query(e.ctx, `SELECT calls, total_exec_time, rows, shared_blks_hit, shared_blks_read,
+    shared_blks_dirtied, shared_blks_written, wal_bytes::bigint, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 6`)
+	if err != nil {
+		e.b.Fatal(err)
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "pg_stat_statements, %s (top by total_exec_time):", phase)
+	for rows.Next() {
+		var calls, nrows, hit, read, dirtied, written, wal int64
+		var total float64
+		var query string
+		if err := rows.Scan(&calls, &total, &nrows, &hit, &read, &dirtied, &written, &wal, &query); err != nil {
+			e.b.Fatal(err)
+		}
+		fmt.Fprintf(&out, "\n  %8.0f ms %7d calls %8d rows  blks hit %d read %d dirtied %d written %d  WAL %.1f MB  %s",
+			total, calls, nrows, hit, read, dirtied, written, float64(wal)/(1<<20), query)
+	}
+	if err := rows.Err(); err != nil {
+		e.b.Fatal(err)
+	}
+	e.log(out.String())
+}
+
+// explain writes the first batch of ws (one more cycle) into A through a
+// connection that runs auto_explain at NOTICE level, and logs the plans of
+// the library's statements, with buffers and WAL.
+func (e *benchEnv) explain(ws []marketodds.Write) {
+	e.b.Helper()
+	var mu sync.Mutex
+	var plans []string
+	pool := newBenchPool(e.b, e.url, 1, func(pc *pgxpool.Config) {
+		pc.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			mu.Lock()
+			plans = append(plans, n.Message)
+			mu.Unlock()
+		}
+		pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			for _, q := range []string{"LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+				"SET auto_explain.log_analyze = on", "SET auto_explain.log_buffers = on", "SET auto_explain.log_wal = on",
+				"SET auto_explain.log_timing = on", "SET auto_explain.log_level = notice"} {
+				if _, err := c.Exec(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	})
+	defer pool.Close()
+	s, err := marketodds.NewStore(pool, &marketodds.Config{Schema: e.schemaA, Now: func() time.Time { return benchBase }})
+	if err != nil {
+		e.b.Fatal(err)
+	}
+	batch := ws[:min(e.cfg.batch, len(ws))]
+	if _, err := s.WriteMarketBatch(e.ctx, marketodds.Batch{Writes: batch, RunID: 999}); err != nil {
+		e.b.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	plans = slices.DeleteFunc(plans, func(p string) bool { return !strings.Contains(p, "market_odds") })
+	e.logf("auto_explain of one batch (%d writes, %d changed) of cycle %d:", len(batch), countChanged(batch), e.cfg.cycles+1)
+	for _, p := range plans {
+		e.log(p)
+	}
+}
