@@ -83,6 +83,37 @@ type historyColumns struct {
 
 func newHistoryColumns(n int) *historyColumns { return &historyColumns{} }
 
+// confirmColumns are the parameters of the confirmation path: the markets
+// that did not change, keys and times only.
+type confirmColumns struct {
+	units               []span // the unit of each row, to map missing rows back
+	eventID             []int64
+	bookmaker, marketID []string
+	lineKey             []float64
+	confirmedAt         []time.Time
+	unavailableAt       []*time.Time
+}
+
+func newConfirmColumns(n int) *confirmColumns {
+	return &confirmColumns{units: make([]span, 0, n), eventID: make([]int64, 0, n), bookmaker: make([]string, 0, n),
+		marketID: make([]string, 0, n), lineKey: make([]float64, 0, n), confirmedAt: make([]time.Time, 0, n),
+		unavailableAt: make([]*time.Time, 0, n)}
+}
+
+func (c *confirmColumns) add(u span, newest *Write, unavailableAt *time.Time) {
+	c.units = append(c.units, u)
+	c.eventID = append(c.eventID, newest.EventID)
+	c.bookmaker = append(c.bookmaker, newest.Bookmaker)
+	c.marketID = append(c.marketID, newest.MarketID)
+	c.lineKey = append(c.lineKey, keyLine(newest.Line))
+	c.confirmedAt = append(c.confirmedAt, newest.CapturedAt)
+	c.unavailableAt = append(c.unavailableAt, unavailableAt)
+}
+
+func (c *confirmColumns) args() []any {
+	return []any{c.eventID, c.bookmaker, c.marketID, c.lineKey, c.confirmedAt, c.unavailableAt}
+}
+
 func (h *historyColumns) len() int { return len(h.eventID) }
 
 func (h *historyColumns) add(w *Write) {

@@ -50,10 +50,16 @@ const writeSQL = `(?s)^WITH h AS \(\s*INSERT INTO "odds"\."market_odds_history" 
 	`ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\), captured_at\) DO NOTHING.*` +
 	`INSERT INTO "odds"\."market_odds_current" AS c .* FROM unnest\(\$1::bigint\[\].*ORDER BY i\.ord\s+` +
 	`ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\)\) DO UPDATE SET .*` +
-	`WHERE c\.last_confirmed_at < excluded\.last_confirmed_at.*SELECT \(SELECT count\(\*\) FROM u\), \(SELECT count\(\*\) FROM h\)$`
+	`WHERE c\.last_confirmed_at < excluded\.last_confirmed_at\s+OR \(excluded\.change_count > 0 AND excluded\.last_updated_at > c\.last_updated_at\).*` +
+	`UPDATE "odds"\."market_odds_current" AS c SET\s+last_confirmed_at = f\.confirmed_at,.*FROM f.*AND c\.last_confirmed_at < f\.confirmed_at.*` +
+	`SELECT \(SELECT count\(\*\) FROM u\), \(SELECT count\(\*\) FROM h\), \(SELECT count\(\*\) FROM cu\),\s+ARRAY\(.*\)$`
 
-func counts(upserted, historyAdded int) *pgxmock.Rows {
-	return pgxmock.NewRows([]string{"upserted", "history_added"}).AddRow(upserted, historyAdded)
+// counts is the write statement's answer: rows upserted in full, history
+// rows appended, confirmations applied, and the confirmations (1-based)
+// whose market does not exist.
+func counts(upserted, historyAdded, confirmed int, missing ...int64) *pgxmock.Rows {
+	return pgxmock.NewRows([]string{"upserted", "history_added", "confirmed", "missing"}).
+		AddRow(upserted, historyAdded, confirmed, missing)
 }
 
 // sortedMarkets matches a text[] parameter that lists market ids in order.
@@ -72,24 +78,26 @@ func anyArgs(n int) []any {
 	return args
 }
 
-// writeArgs matches the 13 current and 12 history arrays, checking the
-// market ids of each (and so the order rows are applied in).
-func writeArgs(current, history []string) []any {
-	args := anyArgs(25)
+// writeArgs matches the 13 current, 12 history and 6 confirmation arrays,
+// checking the market ids of each (and so the order rows are applied in).
+func writeArgs(current, history, confirmations []string) []any {
+	args := anyArgs(31)
 	args[2] = marketIDs(current)
 	args[13+2] = marketIDs(history)
+	args[25+2] = marketIDs(confirmations)
 	return args
 }
 
 func ids(s ...string) []string { return s }
 
 // One batch is one transaction with one statement for both tables, rows in
-// key order, in a savepoint.
+// key order, in a savepoint; markets without a change go to the
+// confirmation arrays.
 func TestMockWriteSQLShape(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
 	mock.ExpectBegin() // savepoint
-	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a", "b", "c"), ids("a", "c"))...).WillReturnRows(counts(3, 1))
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a", "c"), ids("a", "c"), ids("b"))...).WillReturnRows(counts(2, 1, 1))
 	mock.ExpectCommit() // release savepoint
 	mock.ExpectCommit()
 
@@ -107,12 +115,12 @@ func TestMockWriteSQLShape(t *testing.T) {
 	}
 }
 
-// A batch without changes sends empty history arrays.
+// A batch without changes sends only confirmations.
 func TestMockWriteConfirmationsOnly(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a"), nil)...).WillReturnRows(counts(0, 0))
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(nil, nil, ids("a"))...).WillReturnRows(counts(0, 0, 0))
 	mock.ExpectCommit()
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", false)}})
@@ -133,7 +141,7 @@ func TestMockWriteTransientError(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnError(&pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnError(&pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
 	mock.ExpectRollback() // savepoint
 	mock.ExpectRollback()
 	_, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}, RunID: 7, Index: 3})
@@ -155,13 +163,13 @@ func TestMockWriteBisectsRowError(t *testing.T) {
 	tooLong := &pgconn.PgError{Code: "22001", Message: "value too long"}
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a", "b"), ids("a", "b"))...).WillReturnError(tooLong)
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a", "b"), ids("a", "b"), nil)...).WillReturnError(tooLong)
 	mock.ExpectRollback()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a"), ids("a"))...).WillReturnError(tooLong)
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a"), ids("a"), nil)...).WillReturnError(tooLong)
 	mock.ExpectRollback()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("b"), ids("b"))...).WillReturnRows(counts(1, 1))
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("b"), ids("b"), nil)...).WillReturnRows(counts(1, 1, 0))
 	mock.ExpectCommit()
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "b", true), mockWrite(1, "a", true)}})
@@ -186,7 +194,7 @@ func TestMockWriteNoPartitionCreatesIt(t *testing.T) {
 	noPartition := &pgconn.PgError{Code: "23514", Message: `no partition of relation "market_odds_history" found for row`}
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
 	mock.ExpectBegin()
 	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs("odds").WillReturnResult(pgxmock.NewResult("SELECT", 1))
@@ -194,7 +202,7 @@ func TestMockWriteNoPartitionCreatesIt(t *testing.T) {
 		WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
 	mock.ExpectCommit()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnRows(counts(1, 1))
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnRows(counts(1, 1, 0))
 	mock.ExpectCommit()
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})
@@ -215,14 +223,14 @@ func TestMockWriteNoPartitionTwiceFails(t *testing.T) {
 	noPartition := &pgconn.PgError{Code: "23514", Message: "no partition"}
 	mock.ExpectBegin()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
 	mock.ExpectBegin()
 	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs(pgxmock.AnyArg()).WillReturnResult(pgxmock.NewResult("SELECT", 1))
 	mock.ExpectExec(`^CREATE TABLE IF NOT EXISTS`).WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
 	mock.ExpectCommit()
 	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(25)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
 	mock.ExpectRollback()
 	_, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})
@@ -347,5 +355,29 @@ func TestEncodeOutcomesMatchesJSON(t *testing.T) {
 	}
 	if got := encodeTextArray([]string{`a"b`, `c\d`, ""}); got != `{"a\"b","c\\d",""}` {
 		t.Errorf("encodeTextArray = %s", got)
+	}
+}
+
+// A confirmation of a market the table lacks comes back from the first
+// statement and is written in full by a second one, without history.
+func TestMockWriteConfirmationOfMissingMarket(t *testing.T) {
+	s, mock := newMockStore(t)
+	mock.ExpectBegin()
+	mock.ExpectBegin()
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(nil, nil, ids("a", "b"))...).WillReturnRows(counts(0, 0, 1, 2))
+	mock.ExpectCommit()
+	mock.ExpectBegin()
+	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("b"), nil, nil)...).WillReturnRows(counts(1, 0, 0))
+	mock.ExpectCommit()
+	mock.ExpectCommit()
+	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "b", false), mockWrite(1, "a", false)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Upserted != 2 || res.Stale != 0 || res.HistoryAdded != 0 {
+		t.Errorf("result %+v, want 2 upserted", res)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
 	}
 }

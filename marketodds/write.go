@@ -37,6 +37,12 @@ func newStatements(current, history string) statements {
 	// market's last known data from the current row; ON CONFLICT DO NOTHING
 	// makes a retried batch append nothing.
 	//
+	// Confirmations (markets without a change in the batch) take a cheaper
+	// path: a plain UPDATE of last_confirmed_at and unavailable_at, from
+	// arrays of keys and times only, which parses no JSON and takes no extra
+	// row lock. A confirmation whose row does not exist comes back (the
+	// ARRAY) and is written in full by a second statement.
+	//
 	// Current: rows go in key order (ORDER BY ord; Go sorted them), so
 	// concurrent writers lock rows in one order and cannot deadlock. The
 	// WHERE is the stale guard: a write not newer than the row changes
@@ -98,8 +104,24 @@ func newStatements(current, history string) statements {
     WHERE c.last_confirmed_at < excluded.last_confirmed_at
         OR (excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at)
     RETURNING 1
+), f AS MATERIALIZED (
+    SELECT * FROM unnest($26::bigint[], $27::text[], $28::text[], $29::float8[], $30::timestamptz[], $31::timestamptz[])
+        WITH ORDINALITY AS f(event_id, bookmaker_slug, market_id, line_key, confirmed_at, unavailable_at, ord)
+), cu AS (
+    UPDATE ` + current + ` AS c SET
+        last_confirmed_at = f.confirmed_at,
+        unavailable_at = CASE WHEN f.unavailable_at IS NULL THEN NULL
+            ELSE COALESCE(c.unavailable_at, f.unavailable_at) END
+    FROM f
+    WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug AND c.betpawa_market_id = f.market_id
+        AND COALESCE(c.line, 0) = f.line_key AND c.last_confirmed_at < f.confirmed_at
+    RETURNING f.ord
 )
-SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM h)`}
+SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM h), (SELECT count(*) FROM cu),
+    ARRAY(SELECT f.ord FROM f WHERE NOT EXISTS (SELECT FROM cu WHERE cu.ord = f.ord)
+        AND NOT EXISTS (SELECT FROM ` + current + ` c WHERE c.event_id = f.event_id
+            AND c.bookmaker_slug = f.bookmaker_slug AND c.betpawa_market_id = f.market_id
+            AND COALESCE(c.line, 0) = f.line_key))`}
 }
 
 // WriteMarketBatch writes a batch in one transaction of its own: every
@@ -128,7 +150,7 @@ func (s *Store) WriteMarketBatch(ctx context.Context, b Batch) (Result, error) {
 	if err != nil {
 		return p.result(start), s.wrap(&b, err)
 	}
-	if err := s.apply(ctx, tx, p, p.units, true); err != nil {
+	if err := s.apply(ctx, tx, p, p.units, true, false); err != nil {
 		// The transaction is lost either way; the rollback's own error says
 		// nothing new.
 		_ = tx.Rollback(context.WithoutCancel(ctx))
@@ -158,7 +180,14 @@ func (s *Store) WriteMarketBatch(ctx context.Context, b Batch) (Result, error) {
 //   - last_confirmed_at always moves; data columns and last_updated_at move
 //     only for changed writes; unavailable_at is set on disappearance (kept
 //     at the first time) and cleared on reappearance.
-//   - Rows are applied in key order, so concurrent writers cannot deadlock.
+//   - Markets that changed are upserted in full; the others are confirmed by
+//     a plain UPDATE of two columns, from arrays of keys and times (a
+//     confirmation of a market the table lacks is then written in full).
+//     Each pass applies rows in key order, so concurrent writers wait for
+//     each other instead of deadlocking. (Two writers that share markets
+//     and disagree on which of them changed can still deadlock across the
+//     two passes; PostgreSQL breaks it with 40P01, which IsTransient
+//     reports, and the retry goes through.)
 //   - A row that PostgreSQL itself refuses is isolated by splitting the
 //     batch, rejected with a *RowError, and the rest is written.
 //   - A missing history partition is created and the write tried again.
@@ -170,7 +199,7 @@ func (s *Store) WriteMarketBatchTx(ctx context.Context, tx pgx.Tx, b Batch) (Res
 	if err := s.ensurePartitionStarts(ctx, tx, p.partitionStarts()); err != nil {
 		return p.result(start), s.wrap(&b, err)
 	}
-	if err := s.apply(ctx, tx, p, p.units, true); err != nil {
+	if err := s.apply(ctx, tx, p, p.units, true, false); err != nil {
 		return p.result(start), s.wrap(&b, err)
 	}
 	res := p.result(start)
@@ -267,17 +296,22 @@ func (p *prepared) partitionStarts() []time.Time {
 
 // apply writes units in a savepoint. A row error splits the units in two and
 // tries each half, down to the single market, which is then rejected.
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, units []span, mayCreatePartitions bool) error {
+//
+// full sends every unit with its data (for confirmations whose row turned out
+// to be missing); otherwise units without a change take the confirmation path.
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, units []span, mayCreatePartitions, full bool) error {
 	if len(units) == 0 {
 		return nil
 	}
-	cur, hist := p.columns(units)
+	cur, hist, conf := p.columns(units, full)
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	var upserted, histAdded int
-	err = sp.QueryRow(ctx, s.sql.write, append(cur.args(), hist.args()...)...).Scan(&upserted, &histAdded)
+	var upserted, histAdded, confirmed int
+	var missing []int64
+	args := append(append(cur.args(), hist.args()...), conf.args()...)
+	err = sp.QueryRow(ctx, s.sql.write, args...).Scan(&upserted, &histAdded, &confirmed, &missing)
 	if err != nil {
 		if rbErr := sp.Rollback(ctx); rbErr != nil {
 			return errors.Join(err, rbErr)
@@ -295,10 +329,10 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, units []span,
 				return nil
 			}
 			mid := len(units) / 2
-			if err := s.apply(ctx, tx, p, units[:mid], mayCreatePartitions); err != nil {
+			if err := s.apply(ctx, tx, p, units[:mid], mayCreatePartitions, full); err != nil {
 				return err
 			}
-			return s.apply(ctx, tx, p, units[mid:], mayCreatePartitions)
+			return s.apply(ctx, tx, p, units[mid:], mayCreatePartitions, full)
 		case classNoPartition:
 			if !mayCreatePartitions {
 				return fmt.Errorf("%w: %w", ErrNoPartition, err)
@@ -310,18 +344,27 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, units []span,
 			if err := s.ensurePartitionStarts(ctx, tx, sub.partitionStarts()); err != nil {
 				return err
 			}
-			return s.apply(ctx, tx, p, units, false)
+			return s.apply(ctx, tx, p, units, false, full)
 		}
 		return err
 	}
 	if err := sp.Commit(ctx); err != nil {
 		return err
 	}
-	p.res.Upserted += upserted
-	p.res.Stale += len(units) - upserted
+	p.res.Upserted += upserted + confirmed
+	p.res.Stale += len(units) - upserted - confirmed - len(missing)
 	p.res.HistoryAdded += histAdded
 	p.res.HistoryDuplicate += hist.len() - histAdded + hist.dupInBatch
-	return nil
+	if len(missing) == 0 {
+		return nil
+	}
+	// Confirmations of markets the table does not have (a classifier that
+	// knew them from elsewhere): write them in full.
+	again := make([]span, len(missing))
+	for i, ord := range missing {
+		again[i] = conf.units[ord-1]
+	}
+	return s.apply(ctx, tx, p, again, mayCreatePartitions, true)
 }
 
 func (p *prepared) reject(u span, err error) {
@@ -331,10 +374,12 @@ func (p *prepared) reject(u span, err error) {
 	}
 }
 
-// columns builds the array parameters of both statements for units.
-func (p *prepared) columns(units []span) (*currentColumns, *historyColumns) {
-	cur := newCurrentColumns(len(units))
+// columns builds the array parameters of the write statement for units: the
+// full current rows, the history rows, and the confirmations (unless full).
+func (p *prepared) columns(units []span, full bool) (*currentColumns, *historyColumns, *confirmColumns) {
+	cur := newCurrentColumns(0)
 	hist := newHistoryColumns(0)
+	conf := newConfirmColumns(len(units))
 	for _, u := range units {
 		ws := p.sorted[u.lo:u.hi]
 		newest := &p.writes[ws[len(ws)-1]]
@@ -374,9 +419,13 @@ func (p *prepared) columns(units []span) (*currentColumns, *historyColumns) {
 			t := unavailableSince
 			unavailableAt = &t
 		}
+		if changed == nil && !full {
+			conf.add(u, newest, unavailableAt)
+			continue
+		}
 		cur.add(newest, data, updatedAt, unavailableAt)
 	}
-	return cur, hist
+	return cur, hist, conf
 }
 
 // partitionStart is the start of the partition that holds t.

@@ -317,7 +317,9 @@ func TestWriteConcurrentWritersDoNotDeadlock(t *testing.T) {
 				j = markets - 1 - i
 			}
 			m := overUnder(9, "betpawa", float64(j)+0.5, 1.5+float64(round)/100, 2.5)
-			ws = append(ws, changed(m, at(round).Add(time.Duration(btoi(reverse))*time.Second)))
+			w := changed(m, at(round).Add(time.Duration(btoi(reverse))*time.Second))
+			w.Changed = round == 0 || j%3 != 0 // a third are confirmations: the second pass
+			ws = append(ws, w)
 		}
 		return marketodds.Batch{Writes: ws}
 	}
@@ -338,8 +340,9 @@ func TestWriteConcurrentWritersDoNotDeadlock(t *testing.T) {
 	for err := range errs {
 		t.Errorf("concurrent write failed: %v", err)
 	}
-	if n := s.count("SELECT count(*) FROM market_odds_history"); n != 2*markets*rounds {
-		t.Errorf("%d history rows, want %d", n, 2*markets*rounds)
+	want := 2*markets + 2*(rounds-1)*(markets-markets/3)
+	if n := s.count("SELECT count(*) FROM market_odds_history"); n != want {
+		t.Errorf("%d history rows, want %d", n, want)
 	}
 }
 
@@ -592,5 +595,33 @@ func TestWriteOldChangeArrivingLateMovesNothingBack(t *testing.T) {
 	}
 	if !row.LastUpdatedAt.Equal(at(3)) || !row.LastConfirmedAt.Equal(at(3)) || row.ChangeCount != 1 {
 		t.Errorf("updated %v confirmed %v changes %d, want %v, %v, 1", row.LastUpdatedAt, row.LastConfirmedAt, row.ChangeCount, at(3), at(3))
+	}
+}
+
+// A confirmation of a market the table does not have (a classifier warmed
+// from elsewhere, a row deleted by hand) writes the market in full, without
+// a history row.
+func TestWriteConfirmationOfMissingMarketInsertsIt(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	known := market1X2(19, "betpawa", 2, 3, 4)
+	unknown := overUnder(19, "betpawa", 2.5, 1.9, 1.9)
+	s.write(changed(known, at(0)))
+	res := s.write(confirmed(known, at(1)), confirmed(unknown, at(1)))
+	if res.Upserted != 2 || res.Stale != 0 || res.HistoryAdded != 0 {
+		t.Fatalf("result %+v, want both upserted, no history", res)
+	}
+	row, ok := s.current(19)[unknown.Key()]
+	if !ok {
+		t.Fatal("the unknown market was not inserted")
+	}
+	if diff := cmp.Diff(unknown, row.Market); diff != "" {
+		t.Errorf("inserted data (-want +got):\n%s", diff)
+	}
+	if !row.LastConfirmedAt.Equal(at(1)) || !row.LastUpdatedAt.Equal(at(1)) || row.ChangeCount != 0 {
+		t.Errorf("confirmed %v updated %v changes %d", row.LastConfirmedAt, row.LastUpdatedAt, row.ChangeCount)
+	}
+	if n := len(s.history(unknown.Key())); n != 0 {
+		t.Errorf("%d history rows for a confirmation, want 0", n)
 	}
 }
