@@ -1,0 +1,425 @@
+// Command scraper is the example to start with: a simulated odds scraper
+// wired to oddsledger exactly as a host application would wire its real
+// one, against a real PostgreSQL, and the measurement that justifies the
+// library.
+//
+// It plays three bookmakers (betpawa, sportybet, bet9ja) quoting -events
+// football events with about 50 markets each: 1X2, double chance, draw no
+// bet, both teams to score, over/under at lines 0.5 to 5.5, Asian handicaps
+// from -2.5 to +2.5, European handicaps, correct score, half time/full time,
+// team and half totals, corners and bookings. Every -interval of simulated
+// time (no real sleeping: CapturedAt is the simulated clock) it scrapes
+// every (event, bookmaker), and each market has changed since the last
+// scrape with probability -change, independently of the others: usually
+// its odds moved, sometimes it was suspended or withdrawn, and its next
+// change brings it back. Matches kick off and finish, and finished events
+// are forgotten (changedetect.Classifier.ForgetEvent) and replaced by new
+// fixtures. With the same -seed, the same things happen.
+//
+// The wiring, in host.go, is the library's intended use:
+//
+//	scrape -> changedetect.Classifier.Classify -> writes of many scrapes in one *marketodds.Batch
+//	       -> writequeue.Queue.Enqueue -> handler: marketodds.Store.WriteMarketBatch
+//	          (retried when marketodds.IsTransient; a dropped batch's changes are Forgotten
+//	          by the classifier, so that the next scrape sends them again)
+//
+// Beside it, through the same queue, runs the pre-library way
+// (legacy.go): whenever any market of an (event, bookmaker) changed, a
+// snapshot of all of its markets, one row per market, in the table
+// legacy_odds_snapshots, shaped like market_odds_history. Between cycles,
+// where a real scraper would sleep, the program waits for the queue to
+// write the cycle's batches, so that each progress line is complete.
+//
+// At the end it reads PostgreSQL's own row counts and sizes of both designs
+// and prints them: over all cycles (the first one stores every market in
+// both designs) and in the steady state that follows (cycles 2..n), the
+// part that grows for as long as a scraper runs. There, at the default 5%
+// change rate spread uniformly over ~50 markets, history stores about 94%
+// fewer rows than the snapshots: 1 - q/(1-(1-q)^m), which the program
+// prints next to the measured figure. The current table (one row per
+// market) is rewritten by every scrape; its bytes level off after a few
+// cycles, and are shown separately. Changes concentrated in a few events
+// save much less (PERFORMANCE.md measured ~50%).
+//
+// Run it from the module root, with nothing to set up:
+//
+//	go run ./examples/scraper
+//
+// It uses the server of DATABASE_URL (or -db) when set, in a schema of its
+// own (-schema, dropped and recreated at start), and otherwise starts a
+// throwaway PostgreSQL from the local server binaries and removes it on
+// exit. The defaults (500 events, 10 cycles: ~720,000 scraped markets, twice
+// written) take 20 to 40 seconds on two cores. Ctrl-C stops scraping, lets
+// the queue write what it holds, and prints the table for what was
+// written. Logs go to stderr (-v debug for more); `go run ./examples/scraper
+// -h` lists the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/oddsledger/oddsledger/changedetect"
+	"github.com/oddsledger/oddsledger/internal/pgserver"
+	"github.com/oddsledger/oddsledger/marketodds"
+	"github.com/oddsledger/oddsledger/writequeue"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one kills at once.
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "scraper:", err)
+		os.Exit(1)
+	}
+}
+
+// The default workload: the change rate the design's figures assume
+// (DESIGN.md, PERFORMANCE.md), a scrape every five minutes, fixtures three
+// days ahead (so few matches finish during a run).
+const (
+	defaultChange   = 0.05
+	defaultInterval = 5 * time.Minute
+	defaultHorizon  = 72 * time.Hour
+)
+
+// options are the command line.
+type options struct {
+	events, cycles int
+	change         float64
+	interval       time.Duration
+	horizon        time.Duration
+	seed           uint64
+	batch          int
+	workers        int
+	legacy         bool
+	db             string
+	schema         string
+	level          slog.Level
+	drain          time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("scraper", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.events, "events", 500, "football events scraped per cycle, each at 3 bookmakers with ~50 markets")
+	fs.IntVar(&o.cycles, "cycles", 10, "scrape cycles to run")
+	fs.Float64Var(&o.change, "change", defaultChange, "probability that a market changes between two scrapes (each market independently)")
+	fs.DurationVar(&o.interval, "interval", defaultInterval, "simulated time between cycles (nothing sleeps: it is the CapturedAt clock)")
+	fs.DurationVar(&o.horizon, "horizon", defaultHorizon, "kick-offs are spread this far ahead; matches finish 110m after kick-off and are replaced")
+	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed plays the same scrapes")
+	fs.IntVar(&o.batch, "batch", 5000, "writes per batch (the writes of many scrapes go in one batch)")
+	fs.IntVar(&o.workers, "workers", 4, "write queue workers (batches written at once)")
+	fs.BoolVar(&o.legacy, "legacy", true, "also store full snapshots the pre-library way, for comparison (-legacy=false: off)")
+	fs.StringVar(&o.db, "db", "", "PostgreSQL URL (default $DATABASE_URL; when neither is set, a throwaway server "+
+		"from the local PostgreSQL binaries, removed on exit)")
+	fs.StringVar(&o.schema, "schema", "oddsledger_example", "schema for all tables; it is DROPPED AND RECREATED at start, "+
+		"so that reruns start clean (refused if it holds tables this program did not make)")
+	level := fs.String("v", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&o.drain, "drain", 30*time.Second, "on exit or Ctrl-C, how long the queue may take to write what it holds")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := o.level.UnmarshalText([]byte(*level)); err != nil {
+		return nil, fmt.Errorf("-v: %w", err)
+	}
+	if o.db == "" {
+		o.db = os.Getenv("DATABASE_URL")
+	}
+	switch s := strings.ToLower(o.schema); {
+	case o.events < 1, o.cycles < 1, o.batch < 1, o.workers < 1:
+		return nil, errors.New("-events, -cycles, -batch and -workers must be at least 1")
+	case !(o.change >= 0 && o.change <= 1):
+		return nil, fmt.Errorf("-change must be within [0, 1], got %v", o.change)
+	case o.interval <= 0 || o.horizon <= 0 || o.drain <= 0:
+		return nil, errors.New("-interval, -horizon and -drain must be positive")
+	case s == "" || s == "public" || s == "information_schema" || strings.HasPrefix(s, "pg_"):
+		return nil, fmt.Errorf("-schema %q: this program drops and recreates its schema; give it one of its own", o.schema)
+	}
+	return o, nil
+}
+
+// run is the whole program; main adds only the signals and the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.level}))
+	started := time.Now()
+
+	// The database: the host's own, or a throwaway one.
+	url, where := o.db, "server from -db / DATABASE_URL"
+	if url == "" {
+		logger.Info("no DATABASE_URL: starting a throwaway PostgreSQL from the local binaries")
+		srv, err := pgserver.Start(ctx, pgserver.Options{SharedBuffers: "512MB"})
+		if err != nil {
+			return fmt.Errorf("start a throwaway PostgreSQL: %w", err)
+		}
+		defer func() {
+			if err := srv.Close(); err != nil {
+				logger.Error("stop the throwaway PostgreSQL", "err", err)
+			}
+		}()
+		url, where = srv.URL(), "throwaway server, removed on exit"
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("database URL: %w", err)
+	}
+	pcfg.MaxConns = int32(o.workers + 2)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer pool.Close()
+	var version string
+	if err := pool.QueryRow(ctx, "SHOW server_version").Scan(&version); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+
+	// The schema, fresh: the library's tables, and the baseline's.
+	if err := resetSchema(ctx, pool, o.schema); err != nil {
+		return err
+	}
+	// The store could log too (Config.Logger: rejected rows at Warn, batches
+	// at Debug); here the host logs what it sees, and the store's logger is
+	// left at its default, which discards, so that nothing is logged twice.
+	store, err := marketodds.NewStore(pool, &marketodds.Config{Schema: o.schema})
+	if err != nil {
+		return err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	var legacy *legacyStore
+	if o.legacy {
+		legacy = newLegacyStore(pool, o.schema)
+		if err := legacy.Create(ctx); err != nil {
+			return err
+		}
+	}
+
+	// The wiring.
+	h := &host{
+		logger:     logger,
+		store:      store,
+		legacy:     legacy,
+		classifier: changedetect.New(nil),
+		batchSize:  o.batch,
+		runID:      started.Unix(),
+	}
+	h.queue = writequeue.New(&writequeue.Config{
+		Workers:   o.workers,
+		Retryable: marketodds.IsTransient,
+		OnDrop:    h.onDrop,
+		Logger:    logger,
+	})
+	writequeue.Handle(h.queue, h.writeMarkets)
+	if legacy != nil {
+		writequeue.Handle(h.queue, h.writeSnapshots)
+	}
+	// The queue's run context must outlive a Ctrl-C: cancelling it is a hard
+	// stop, while Close drains.
+	if err := h.queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	closeQueue := func() error {
+		if err := h.flush(context.WithoutCancel(ctx)); err != nil {
+			logger.Error("final batches not queued", "err", err)
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.drain)
+		defer cancel()
+		if err := h.queue.Close(cctx); err != nil {
+			return fmt.Errorf("drain the write queue: %w", err)
+		}
+		return nil
+	}
+	defer closeQueue() // on early error returns; Close is idempotent
+
+	sc := simConfig{Events: o.events, ChangeRate: o.change, Interval: o.interval, Horizon: o.horizon, Seed: o.seed,
+		Start: started.UTC().Truncate(time.Minute)}
+	// A host warms its classifier from market_odds_current on start, so that
+	// a restart does not report every market changed and write it to history
+	// again. The schema here is new, so there is nothing to load: the call
+	// is the wiring.
+	warmed, err := h.classifier.Warm(ctx, store, sc.Start.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	logger.Info("classifier warmed", "markets", warmed)
+	sim := newSimulator(sc)
+	m := newMeter(pool, o.schema, o.legacy)
+	rep := &report{plannedCycles: o.cycles, sim: sc, legacy: o.legacy,
+		defaultWorkload: o.change == defaultChange && o.interval == defaultInterval && o.horizon == defaultHorizon}
+
+	fmt.Fprintf(stdout, "oddsledger scraper example: %d events x 3 bookmakers (betpawa, sportybet, bet9ja), ~%d markets each;\n",
+		o.events, len(catalogue))
+	fmt.Fprintf(stdout, "%d cycles %s of simulated time apart; change probability %.3g per market per cycle; seed %d.\n",
+		o.cycles, o.interval, o.change, o.seed)
+	fmt.Fprintf(stdout, "PostgreSQL %s (%s), schema %q (dropped and recreated).\n", version, where, o.schema)
+	if !o.legacy {
+		fmt.Fprintf(stdout, "Snapshot baseline off (-legacy=false).\n")
+	}
+	fmt.Fprintln(stdout)
+
+	// progress prints the line of a cycle: what it scraped, and what the
+	// queue wrote of it.
+	type mark struct{ scraped, changed, hist, snaps int64 }
+	progress := func(cycle int, ce cycleEvents, before mark, t0 time.Time, note string) {
+		st := h.queue.Stats()
+		scraped, changed := h.scraped-before.scraped, h.changed-before.changed
+		fmt.Fprintf(stdout, "cycle %*d/%d  %s  events %d (%d live, %d finished)  markets %s  changed %s (%.1f%%)  "+
+			"history +%s  snapshots +%s  retried %d  dropped %d  %s%s\n",
+			len(fmt.Sprint(o.cycles)), cycle, o.cycles, sim.Clock().Format("15:04"), len(sim.Events()), ce.Live,
+			len(ce.Finished), num(scraped), num(changed), 100*float64(changed)/float64(max(scraped, 1)),
+			num(h.historyAdded.Load()-before.hist), num(h.snapshotRows.Load()-before.snaps),
+			st.Retries, st.Dropped, time.Since(t0).Round(10*time.Millisecond), note)
+	}
+	var last func() // prints the line of an interrupted cycle, once the queue has drained
+	for cycle := 1; cycle <= o.cycles && ctx.Err() == nil; cycle++ {
+		t0 := time.Now()
+		before := mark{h.scraped, h.changed, h.historyAdded.Load(), h.snapshotRows.Load()}
+		ce := sim.Advance()
+		for _, id := range ce.Finished {
+			// The match is over: its markets will not be scraped again, and
+			// the classifier would keep them for ever.
+			h.classifier.ForgetEvent(id)
+			logger.Debug("event finished and forgotten", "event", id)
+		}
+		err := scrapeCycle(ctx, h, sim)
+		if err == nil {
+			err = h.flush(ctx)
+		}
+		if err == nil {
+			// Where a real scraper sleeps until the next cycle, wait for the
+			// writes instead (the clock jumps the interval): the numbers of
+			// each cycle are then complete.
+			err = waitIdle(ctx, h.queue)
+		}
+		rep.cycles = cycle
+		if ctx.Err() != nil {
+			last = func() { progress(cycle, ce, before, t0, " (interrupted; drained)") }
+			break
+		}
+		if err != nil {
+			return err
+		}
+		progress(cycle, ce, before, t0, "")
+		if cycle == 1 {
+			rep.scraped1, rep.changed1, rep.distinct1, rep.scrapes1 = h.scraped, h.changed, sim.Distinct(), h.scrapes
+			if rep.afterFirst, err = m.sizes(ctx); err != nil {
+				return err
+			}
+			rep.haveFirst = true
+		}
+	}
+	rep.partial = last != nil
+	if rep.interrupted = ctx.Err() != nil; rep.interrupted {
+		logger.Info("interrupted: writing what the queue holds", "drain_timeout", o.drain)
+	}
+	if err := closeQueue(); err != nil {
+		logger.Error("queue not drained", "err", err)
+	}
+	if last != nil {
+		last()
+	}
+
+	// The measurement, on a context of its own: after a Ctrl-C the table is
+	// still wanted.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	steadyFrom := sc.Start.Add(sc.Interval)
+	if rep.rows, err = m.counts(mctx, steadyFrom); err != nil {
+		return err
+	}
+	if rep.end, err = m.sizes(mctx); err != nil {
+		return err
+	}
+	st := h.queue.Stats()
+	rep.distinct, rep.eventsSeen = sim.Distinct(), sim.EventsSeen()
+	rep.scraped, rep.changed, rep.scrapes = h.scraped, h.changed, h.scrapes
+	rep.retries, rep.dropped = st.Retries, st.Dropped
+	rep.droppedWrites, rep.droppedRows = h.droppedWrites.Load(), h.droppedRows.Load()
+	rep.upserted, rep.stale, rep.rejected = h.upserted.Load(), h.stale.Load(), h.rejected.Load()
+	rep.historyAdded, rep.historyDup = h.historyAdded.Load(), h.historyDup.Load()
+	rep.elapsed = time.Since(started)
+	rep.print(stdout)
+	return nil
+}
+
+// scrapeCycle scrapes every (event, bookmaker) once. The scrapes of a cycle
+// are spread over the first half of the interval, as a scraper working
+// through its list would.
+func scrapeCycle(ctx context.Context, h *host, sim *simulator) error {
+	events := sim.Events()
+	n := len(events) * len(bookmakers)
+	step := sim.cfg.Interval / 2 / time.Duration(max(n, 1))
+	i := 0
+	for _, e := range events {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for b, bk := range bookmakers {
+			at := sim.Clock().Add(time.Duration(i) * step)
+			i++
+			if err := h.scrape(ctx, e.ID, bk.slug, sim.Scrape(e, b), at); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resetSchema drops and recreates the schema, after checking that it holds
+// nothing but this program's tables: a mistyped -schema must not drop
+// someone's data.
+func resetSchema(ctx context.Context, db *pgxpool.Pool, schema string) error {
+	rows, err := db.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND NOT c.relispartition
+    AND c.relname NOT IN ('market_odds_current', 'market_odds_history', 'oddsledger_migrations', $2)
+ORDER BY 1`, schema, legacyTable)
+	if err != nil {
+		return fmt.Errorf("inspect schema %q: %w", schema, err)
+	}
+	foreign, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("inspect schema %q: %w", schema, err)
+	}
+	if len(foreign) > 0 {
+		return fmt.Errorf("schema %q holds tables this program did not make (%s): not dropping it; choose another -schema",
+			schema, strings.Join(foreign, ", "))
+	}
+	id := pgx.Identifier{schema}.Sanitize()
+	if _, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS "+id+" CASCADE"); err != nil {
+		return fmt.Errorf("drop schema %q: %w", schema, err)
+	}
+	if _, err := db.Exec(ctx, "CREATE SCHEMA "+id); err != nil {
+		return fmt.Errorf("create schema %q: %w", schema, err)
+	}
+	return nil
+}

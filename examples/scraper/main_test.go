@@ -1,0 +1,483 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/oddsledger/oddsledger/changedetect"
+	"github.com/oddsledger/oddsledger/internal/pgtest"
+	"github.com/oddsledger/oddsledger/marketodds"
+	"github.com/oddsledger/oddsledger/writequeue"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// smallArgs are a small run: 20 events, 4 cycles, and matches that finish
+// during it (kick-offs within an hour, 10 minutes per cycle).
+func smallArgs(t *testing.T, extra ...string) ([]string, string) {
+	schema := pgtest.Schema(t)
+	args := []string{"-db", pgtest.URL(t), "-schema", schema, "-events", "20", "-cycles", "4",
+		"-interval", "10m", "-horizon", "1h", "-batch", "400", "-workers", "2", "-seed", "42"}
+	return append(args, extra...), schema
+}
+
+func runOK(t *testing.T, ctx context.Context, args []string) (stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("run %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
+}
+
+// dbCounts are what a run left in its schema.
+type dbCounts struct {
+	Current, History, Snapshots, SteadyHistory, SteadySnapshots int64
+	// Digest is a hash of every history row, times relative to the first.
+	Digest string
+}
+
+func readCounts(t *testing.T, schema string) dbCounts {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	q := func(table string) string { return pgx.Identifier{schema, table}.Sanitize() }
+	var c dbCounts
+	err := pool.QueryRow(ctx, `SELECT
+    (SELECT count(*) FROM `+q("market_odds_current")+`),
+    (SELECT count(*) FROM `+q("market_odds_history")+`),
+    (SELECT count(*) FROM `+q(legacyTable)+`),
+    (SELECT count(*) FROM `+q("market_odds_history")+` WHERE captured_at >= (SELECT min(captured_at) + interval '10 minutes' FROM `+q("market_odds_history")+`)),
+    (SELECT count(*) FROM `+q(legacyTable)+` WHERE captured_at >= (SELECT min(captured_at) + interval '10 minutes' FROM `+q(legacyTable)+`)),
+    (SELECT md5(string_agg(concat_ws('|', event_id, bookmaker_slug, betpawa_market_id, line, betpawa_market_name,
+            outcomes::text, market_groups::text, handicap_type, handicap_home, unavailable,
+            extract(epoch FROM captured_at - (SELECT min(captured_at) FROM `+q("market_odds_history")+`))), ','
+        ORDER BY event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at))
+     FROM `+q("market_odds_history")+`)`).Scan(
+		&c.Current, &c.History, &c.Snapshots, &c.SteadyHistory, &c.SteadySnapshots, &c.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// number finds the first match of re (one group: a number with separators).
+func number(t *testing.T, out, re string) int64 {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("output does not match %q:\n%s", re, out)
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(m[1], ",", ""), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sumAll adds up every match of re across the output.
+func sumAll(out, re string) (sum int64, n int) {
+	for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseInt(strings.ReplaceAll(m[1], ",", ""), 10, 64)
+		sum += v
+		n++
+	}
+	return sum, n
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	argsA, schemaA := smallArgs(t)
+	argsB, schemaB := smallArgs(t)
+	outA, errA := runOK(t, context.Background(), argsA)
+	outB, _ := runOK(t, context.Background(), argsB)
+	t.Logf("output:\n%s", outA)
+
+	for _, want := range []string{
+		"All cycles (1..4", "Steady state (cycles 2..4", "market-level: market_odds_current",
+		"market-level: market_odds_history", "snapshots:    legacy_odds_snapshots", "reduction: history vs snapshots",
+		"0 batches dropped", "0 writes rejected", "uniform",
+	} {
+		if !strings.Contains(outA, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(errA, "level=ERROR") || strings.Contains(errA, "level=WARN") {
+		t.Errorf("warnings or errors logged:\n%s", errA)
+	}
+
+	c := readCounts(t, schemaA)
+	if distinct := number(t, outA, `([\d,]+) distinct markets`); c.Current != distinct {
+		t.Errorf("current rows %d, want one per distinct market seen: %d", c.Current, distinct)
+	}
+	if c.History >= c.Snapshots || c.SteadyHistory >= c.SteadySnapshots {
+		t.Errorf("history rows %d (steady %d), snapshot rows %d (steady %d): want fewer history rows",
+			c.History, c.SteadyHistory, c.Snapshots, c.SteadySnapshots)
+	}
+	if c.SteadyHistory == 0 {
+		t.Error("no history rows after the first cycle")
+	}
+	// The progress lines and the table agree with the database.
+	if sum, n := sumAll(outA, `history \+([\d,]+)`); n != 4 || sum != c.History {
+		t.Errorf("progress lines report %d history rows over %d cycles, the table holds %d", sum, n, c.History)
+	}
+	if sum, _ := sumAll(outA, `snapshots \+([\d,]+)`); sum != c.Snapshots {
+		t.Errorf("progress lines report %d snapshot rows, the table holds %d", sum, c.Snapshots)
+	}
+	if _, n := sumAll(outA, `retried (0)  dropped 0 `); n != 4 {
+		t.Errorf("want 4 cycle lines with nothing retried or dropped:\n%s", outA)
+	}
+	if finished, _ := sumAll(outA, `live, (\d+) finished`); finished == 0 {
+		t.Errorf("no event finished: the run did not exercise ForgetEvent")
+	}
+
+	// The same seed plays the same run, row for row.
+	if cb := readCounts(t, schemaB); cb != c {
+		t.Errorf("same seed, different results:\n%+v\n%+v", c, cb)
+	}
+	if a, b := cycleLines(outA), cycleLines(outB); a != b {
+		t.Errorf("same seed, different progress:\n%s\n---\n%s", a, b)
+	}
+}
+
+// cycleLines returns the progress lines without the clock and the timings,
+// which differ from run to run.
+func cycleLines(out string) string {
+	var b strings.Builder
+	clock := regexp.MustCompile(`\d\d:\d\d|  [\d.]+(µs|ms|s|m[\d.]+s)$`)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "cycle") {
+			b.WriteString(clock.ReplaceAllString(l, "") + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestRunDefaultsReduction runs the default workload shape (5% changes,
+// ~50 markets) at a reduced size and checks the headline figure.
+func TestRunDefaultsReduction(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("short")
+	}
+	schema := pgtest.Schema(t)
+	out, _ := runOK(t, context.Background(), []string{"-db", pgtest.URL(t), "-schema", schema,
+		"-events", "100", "-cycles", "5", "-workers", "2"})
+	c := readCounts(t, schema)
+	red := reduction(c.SteadyHistory, c.SteadySnapshots)
+	t.Logf("steady-state history reduction %.2f%%", red)
+	// 100 events x 3 books x 4 steady cycles: ~2,900 changes; the
+	// expectation is ~94.5%, the standard error ~0.1 point (and the seed is
+	// fixed: the figure is too).
+	if red < 93.8 {
+		t.Errorf("steady-state history reduction %.2f%%, want about 94.5%%\n%s", red, out)
+	}
+	if !strings.Contains(out, "(target for the default workload: >= 94%; met)") {
+		t.Errorf("no verdict line:\n%s", out)
+	}
+}
+
+// cancelWriter cancels a context once the output shows a completed cycle.
+type cancelWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	after  string
+	cancel context.CancelFunc
+}
+
+func (w *cancelWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.after) {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+// TestRunInterrupted is Ctrl-C: scraping stops, the queue writes what it
+// holds, and the table is printed for what was written, between cycles or
+// in the middle of one.
+func TestRunInterrupted(t *testing.T) {
+	t.Parallel()
+	check := func(t *testing.T, out, schema string) {
+		t.Helper()
+		if !strings.Contains(out, "Interrupted ") || !strings.Contains(out, "All cycles") ||
+			!strings.Contains(out, "0 batches dropped") {
+			t.Errorf("want the table of what was written, nothing dropped:\n%s", out)
+		}
+		c := readCounts(t, schema)
+		if sum, _ := sumAll(out, `history \+([\d,]+)`); sum != c.History {
+			t.Errorf("the cycle lines report %d history rows, the table holds %d:\n%s", sum, c.History, out)
+		}
+		if sum, _ := sumAll(out, `snapshots \+([\d,]+)`); sum != c.Snapshots {
+			t.Errorf("the cycle lines report %d snapshot rows, the table holds %d:\n%s", sum, c.Snapshots, out)
+		}
+		if distinct := number(t, out, `([\d,]+) distinct markets`); c.Current != distinct {
+			t.Errorf("current rows %d, want %d", c.Current, distinct)
+		}
+	}
+	t.Run("between cycles", func(t *testing.T) {
+		t.Parallel()
+		args, schema := smallArgs(t, "-cycles", "1000")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w := &cancelWriter{after: "cycle    2/1000", cancel: cancel}
+		var errOut bytes.Buffer
+		if err := run(ctx, args, w, &errOut); err != nil {
+			t.Fatalf("run: %v\n%s", err, errOut.String())
+		}
+		out := w.buf.String()
+		if _, n := sumAll(out, `history \+([\d,]+)`); n != 2 || !strings.Contains(out, "Interrupted after cycle 2 of 1000") {
+			t.Errorf("want 2 cycles, interrupted after the second:\n%s", out)
+		}
+		check(t, out, schema)
+	})
+	t.Run("anywhere", func(t *testing.T) {
+		t.Parallel()
+		// Wherever the cancellation lands (often mid-cycle), the table
+		// must account for every row.
+		args, schema := smallArgs(t, "-cycles", "1000", "-events", "200")
+		ctx, cancel := context.WithCancel(context.Background())
+		w := &cancelWriter{after: "cycle    1/1000", cancel: func() { time.AfterFunc(150*time.Millisecond, cancel) }}
+		var errOut bytes.Buffer
+		if err := run(ctx, args, w, &errOut); err != nil {
+			t.Fatalf("run: %v\n%s", err, errOut.String())
+		}
+		cancel()
+		t.Logf("%s", w.buf.String())
+		check(t, w.buf.String(), schema)
+	})
+}
+
+func TestRunWithoutLegacy(t *testing.T) {
+	t.Parallel()
+	args, schema := smallArgs(t, "-legacy=false")
+	out, _ := runOK(t, context.Background(), args)
+	if strings.Contains(out, "legacy_odds_snapshots") || !strings.Contains(out, "market_odds_history") {
+		t.Errorf("want market-level tables only:\n%s", out)
+	}
+	var exists bool
+	err := pgtest.Pool(t).QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL",
+		pgx.Identifier{schema, legacyTable}.Sanitize()).Scan(&exists)
+	if err != nil || exists {
+		t.Errorf("snapshot table exists: %v (%v)", exists, err)
+	}
+}
+
+// TestRunRefusesForeignSchema: -schema is dropped at start, unless it holds
+// tables the program did not make.
+func TestRunRefusesForeignSchema(t *testing.T) {
+	t.Parallel()
+	args, schema := smallArgs(t)
+	pool := pgtest.Pool(t)
+	if _, err := pool.Exec(context.Background(), "CREATE TABLE "+pgx.Identifier{schema, "precious"}.Sanitize()+" (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), args, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "precious") {
+		t.Fatalf("run into a schema holding other tables: %v, want a refusal naming them", err)
+	}
+	var exists bool
+	if err := pool.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL",
+		pgx.Identifier{schema, "precious"}.Sanitize()).Scan(&exists); err != nil || !exists {
+		t.Errorf("the table is gone (%v)", err)
+	}
+	// A second run into its own schema is clean: the schema is recreated.
+	args2, schema2 := smallArgs(t, "-cycles", "1")
+	runOK(t, context.Background(), args2)
+	first := readCounts(t, schema2)
+	runOK(t, context.Background(), args2)
+	if again := readCounts(t, schema2); again.History != first.History || again.Current != first.Current {
+		t.Errorf("rerun into the same schema: %+v, then %+v", first, again)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.events != 500 || o.cycles != 10 || o.change != 0.05 || o.interval != 5*time.Minute || !o.legacy ||
+		o.schema != "oddsledger_example" || o.batch != 5000 {
+		t.Errorf("defaults: %+v", o)
+	}
+	for _, args := range [][]string{
+		{"-events", "0"}, {"-change", "1.5"}, {"-change", "NaN"}, {"-interval", "0s"}, {"-batch", "0"},
+		{"-schema", "public"}, {"-schema", "pg_catalog"}, {"-schema", ""}, {"-v", "loud"}, {"extra"}, {"-nope"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+// TestDroppedBatchIsForgotten: a batch the queue gives up on must not lose
+// its changes: the next scrape reports them changed again.
+func TestDroppedBatchIsForgotten(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	h := &host{logger: slog.New(slog.NewTextHandler(&logs, nil)), classifier: changedetect.New(nil)}
+	s := testSim(1, 0, 1)
+	s.Advance()
+	e := s.Events()[0]
+	markets := s.Scrape(e, 0)
+	writes := h.classifier.Classify(e.ID, "betpawa", markets, simStart)
+	h.onDrop(&marketodds.Batch{Writes: writes, Index: 3}, &writequeue.DropError{Attempts: 5, Err: errors.New("boom")})
+
+	again := h.classifier.Classify(e.ID, "betpawa", markets, simStart.Add(time.Minute))
+	for _, w := range again {
+		if !w.Changed {
+			t.Fatalf("market %v unchanged after its batch was dropped: its change would be lost", w.Key())
+		}
+	}
+	// Unchanged writes carry no change: dropping them forgets nothing.
+	h.onDrop(&marketodds.Batch{Writes: h.classifier.Classify(e.ID, "betpawa", markets, simStart.Add(2*time.Minute))},
+		errors.New("boom"))
+	for _, w := range h.classifier.Classify(e.ID, "betpawa", markets, simStart.Add(3*time.Minute)) {
+		if w.Changed {
+			t.Fatalf("market %v changed: forgetting an unchanged write costs a history row for nothing", w.Key())
+		}
+	}
+	if !strings.Contains(logs.String(), "market batch dropped") || !strings.Contains(logs.String(), "boom") {
+		t.Errorf("drop not logged with its reason:\n%s", logs.String())
+	}
+	h.onDrop(&legacySnapshotBatch{Rows: 7}, errors.New("gone"))
+	if h.droppedRows.Load() != 7 || !strings.Contains(logs.String(), "snapshot batch dropped") {
+		t.Errorf("snapshot drop not counted or logged:\n%s", logs.String())
+	}
+}
+
+// TestRejectedWritesLogged: the handler logs every rejected write with its
+// reason, and the rest of the batch is written.
+func TestRejectedWritesLogged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := pgtest.Schema(t)
+	store, err := marketodds.NewStore(pgtest.Pool(t), &marketodds.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h := &host{logger: slog.New(slog.NewTextHandler(&logs, nil)), store: store}
+	s := testSim(1, 0, 1)
+	s.Advance()
+	markets := s.Scrape(s.Events()[0], 0)
+	bad := markets[0]
+	bad.Outcomes = []marketodds.Outcome{{Name: "1", Odds: 0.5}}
+	b := &marketodds.Batch{Writes: []marketodds.Write{
+		{Market: markets[1], CapturedAt: simStart, Changed: true},
+		{Market: bad, CapturedAt: simStart, Changed: true},
+	}}
+	if err := h.writeMarkets(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if h.rejected.Load() != 1 || h.historyAdded.Load() != 1 {
+		t.Errorf("rejected %d, history added %d: want 1 and 1", h.rejected.Load(), h.historyAdded.Load())
+	}
+	if l := logs.String(); !strings.Contains(l, "write rejected") || !strings.Contains(l, "Outcomes[0].Odds") {
+		t.Errorf("rejection not logged with its reason:\n%s", l)
+	}
+}
+
+// TestDroppedBatchReachesHistory is the guarantee end to end: a batch that
+// fails for good is dropped, its changes are forgotten by the classifier,
+// and the next cycle writes them, so history misses nothing. A transient
+// failure is retried.
+func TestDroppedBatchReachesHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schema := pgtest.Schema(t)
+	store, err := marketodds.NewStore(pgtest.Pool(t), &marketodds.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	h := &host{logger: logger, store: store, classifier: changedetect.New(nil), batchSize: 300}
+	h.queue = writequeue.New(&writequeue.Config{Workers: 2, Retryable: marketodds.IsTransient, OnDrop: h.onDrop,
+		Logger: logger, BaseBackoff: time.Millisecond})
+	var failedOnce, retriedOnce atomic.Bool
+	writequeue.Handle(h.queue, func(ctx context.Context, b *marketodds.Batch) error {
+		switch {
+		case b.Index == 1 && failedOnce.CompareAndSwap(false, true):
+			return writequeue.Permanent(errors.New("disk on fire"))
+		case b.Index == 2 && retriedOnce.CompareAndSwap(false, true):
+			return &pgconn.PgError{Code: "40001", Message: "could not serialize access"}
+		}
+		return h.writeMarkets(ctx, b)
+	})
+	if err := h.queue.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.queue.Close(ctx)
+
+	// No change after the first cycle: what the second cycle appends to
+	// history is what the dropped batch lost.
+	s := testSim(6, 0, 1)
+	cycle := func() {
+		s.Advance()
+		if err := scrapeCycle(ctx, h, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitIdle(ctx, h.queue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() (current, history int64) {
+		err := pgtest.Pool(t).QueryRow(ctx, `SELECT (SELECT count(*) FROM `+pgx.Identifier{schema, "market_odds_current"}.Sanitize()+
+			`), (SELECT count(DISTINCT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0))) FROM `+
+			pgx.Identifier{schema, "market_odds_history"}.Sanitize()+`)`).Scan(&current, &history)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return current, history
+	}
+
+	cycle()
+	st := h.queue.Stats()
+	if st.Dropped != 1 || st.Retries != 1 || h.droppedWrites.Load() == 0 {
+		t.Fatalf("after cycle 1: %+v, %d writes dropped; want one batch dropped, one retried", st, h.droppedWrites.Load())
+	}
+	if cur, hist := count(); hist >= int64(s.Distinct()) || cur != hist {
+		t.Fatalf("after cycle 1: %d current rows, history of %d markets, %d markets seen: want the dropped batch missing",
+			cur, hist, s.Distinct())
+	}
+	cycle()
+	if cur, hist := count(); cur != int64(s.Distinct()) || hist != cur {
+		t.Errorf("after cycle 2: %d current rows, history of %d markets, %d markets seen: want all of them", cur, hist, s.Distinct())
+	}
+	if h.historyAdded.Load() != int64(s.Distinct()) {
+		t.Errorf("%d history rows for %d markets: want one each, the re-sent ones included", h.historyAdded.Load(), s.Distinct())
+	}
+	if !strings.Contains(logs.String(), "disk on fire") || !strings.Contains(logs.String(), "will retry") {
+		t.Errorf("drop and retry not logged:\n%s", logs.String())
+	}
+}
