@@ -9,7 +9,7 @@
 //
 //	c := changedetect.New(nil)
 //	writes := c.Classify(eventID, "betpawa", markets, capturedAt)
-//	err := queue.Enqueue(ctx, marketodds.Batch{Writes: writes})
+//	err := queue.Enqueue(ctx, &marketodds.Batch{Writes: writes}) // handler for *marketodds.Batch
 //
 // Unchanged markets are returned as well: the store still confirms them
 // (last_confirmed_at), it just appends no history.
