@@ -1,6 +1,7 @@
 package marketodds
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -12,21 +13,21 @@ import (
 type currentColumns struct {
 	eventID                 []int64
 	bookmaker, marketID     []string
-	line                    []*float64
+	line                    []float64
 	name, outcomes, groups  []string
-	handicapType            []*string
-	handicapHome, handicapA []*float64
+	handicapType            []string
+	handicapHome, handicapA []float64
 	confirmedAt, updatedAt  []time.Time
-	unavailableAt           []*time.Time
+	unavailableAt           []time.Time
 }
 
 func newCurrentColumns(n int) *currentColumns {
 	return &currentColumns{
 		eventID: make([]int64, 0, n), bookmaker: make([]string, 0, n), marketID: make([]string, 0, n),
-		line: make([]*float64, 0, n), name: make([]string, 0, n), outcomes: make([]string, 0, n),
-		groups: make([]string, 0, n), handicapType: make([]*string, 0, n), handicapHome: make([]*float64, 0, n),
-		handicapA: make([]*float64, 0, n), confirmedAt: make([]time.Time, 0, n), updatedAt: make([]time.Time, 0, n),
-		unavailableAt: make([]*time.Time, 0, n),
+		line: make([]float64, 0, n), name: make([]string, 0, n), outcomes: make([]string, 0, n),
+		groups: make([]string, 0, n), handicapType: make([]string, 0, n), handicapHome: make([]float64, 0, n),
+		handicapA: make([]float64, 0, n), confirmedAt: make([]time.Time, 0, n), updatedAt: make([]time.Time, 0, n),
+		unavailableAt: make([]time.Time, 0, n),
 	}
 }
 
@@ -38,19 +39,19 @@ func (c *currentColumns) add(newest, data *Write, updatedAt time.Time, unavailab
 	c.marketID = append(c.marketID, newest.MarketID)
 	c.confirmedAt = append(c.confirmedAt, newest.CapturedAt)
 	c.updatedAt = append(c.updatedAt, updatedAt)
-	c.unavailableAt = append(c.unavailableAt, unavailableAt)
+	c.unavailableAt = append(c.unavailableAt, timeOrNull(unavailableAt))
 	if data == nil {
 		// '[]' outcomes mark "no data": the upsert keeps the row's data.
-		c.line = append(c.line, newest.Line)
+		c.line = append(c.line, lineOrNull(newest.Line))
 		c.name = append(c.name, newest.Name)
 		c.outcomes = append(c.outcomes, "[]")
 		c.groups = append(c.groups, "{}")
-		c.handicapType = append(c.handicapType, nil)
-		c.handicapHome = append(c.handicapHome, nil)
-		c.handicapA = append(c.handicapA, nil)
+		c.handicapType = append(c.handicapType, "")
+		c.handicapHome = append(c.handicapHome, nullFloat)
+		c.handicapA = append(c.handicapA, nullFloat)
 		return
 	}
-	c.line = append(c.line, data.Line)
+	c.line = append(c.line, lineOrNull(data.Line))
 	c.name = append(c.name, data.Name)
 	c.outcomes = append(c.outcomes, encodeOutcomes(data.Outcomes))
 	c.groups = append(c.groups, encodeTextArray(data.Groups))
@@ -69,12 +70,12 @@ func (c *currentColumns) args() []any {
 type historyColumns struct {
 	eventID                 []int64
 	bookmaker, marketID     []string
-	line                    []*float64
+	line                    []float64
 	name                    []string
-	outcomes                []*string // nil: a disappearance without data
+	outcomes                []string // "": a disappearance without data
 	groups                  []string
-	handicapType            []*string
-	handicapHome, handicapA []*float64
+	handicapType            []string
+	handicapHome, handicapA []float64
 	capturedAt              []time.Time
 	unavailable             []bool
 
@@ -91,13 +92,13 @@ type confirmColumns struct {
 	bookmaker, marketID []string
 	lineKey             []float64
 	confirmedAt         []time.Time
-	unavailableAt       []*time.Time
+	unavailableAt       []time.Time
 }
 
 func newConfirmColumns(n int) *confirmColumns {
 	return &confirmColumns{units: make([]span, 0, n), eventID: make([]int64, 0, n), bookmaker: make([]string, 0, n),
 		marketID: make([]string, 0, n), lineKey: make([]float64, 0, n), confirmedAt: make([]time.Time, 0, n),
-		unavailableAt: make([]*time.Time, 0, n)}
+		unavailableAt: make([]time.Time, 0, n)}
 }
 
 func (c *confirmColumns) add(u span, newest *Write, unavailableAt *time.Time) {
@@ -107,7 +108,7 @@ func (c *confirmColumns) add(u span, newest *Write, unavailableAt *time.Time) {
 	c.marketID = append(c.marketID, newest.MarketID)
 	c.lineKey = append(c.lineKey, keyLine(newest.Line))
 	c.confirmedAt = append(c.confirmedAt, newest.CapturedAt)
-	c.unavailableAt = append(c.unavailableAt, unavailableAt)
+	c.unavailableAt = append(c.unavailableAt, timeOrNull(unavailableAt))
 }
 
 func (c *confirmColumns) args() []any {
@@ -120,13 +121,12 @@ func (h *historyColumns) add(w *Write) {
 	h.eventID = append(h.eventID, w.EventID)
 	h.bookmaker = append(h.bookmaker, w.Bookmaker)
 	h.marketID = append(h.marketID, w.MarketID)
-	h.line = append(h.line, w.Line)
+	h.line = append(h.line, lineOrNull(w.Line))
 	h.name = append(h.name, w.Name)
 	if len(w.Outcomes) == 0 {
-		h.outcomes = append(h.outcomes, nil)
+		h.outcomes = append(h.outcomes, "")
 	} else {
-		o := encodeOutcomes(w.Outcomes)
-		h.outcomes = append(h.outcomes, &o)
+		h.outcomes = append(h.outcomes, encodeOutcomes(w.Outcomes))
 	}
 	h.groups = append(h.groups, encodeTextArray(w.Groups))
 	t, hh, a := handicapColumns(w.Handicap)
@@ -142,11 +142,31 @@ func (h *historyColumns) args() []any {
 		h.handicapType, h.handicapHome, h.handicapA, h.capturedAt, h.unavailable}
 }
 
-func handicapColumns(h *Handicap) (*string, *float64, *float64) {
-	if h == nil {
-		return nil, nil, nil
+// The NULL sentinels of the write statement (see nullSentinels).
+var (
+	nullFloat = math.NaN()
+	nullTime  = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) // CapturedAt is validated to be >= 1970
+)
+
+func lineOrNull(l *float64) float64 {
+	if l == nil {
+		return nullFloat
 	}
-	return &h.Type, &h.Home, &h.Away
+	return *l
+}
+
+func timeOrNull(t *time.Time) time.Time {
+	if t == nil {
+		return nullTime
+	}
+	return *t
+}
+
+func handicapColumns(h *Handicap) (string, float64, float64) {
+	if h == nil {
+		return "", nullFloat, nullFloat
+	}
+	return h.Type, h.Home, h.Away
 }
 
 // encodeOutcomes writes outcomes as the jsonb array text

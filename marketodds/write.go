@@ -22,6 +22,15 @@ type statements struct {
 // carries '[]' outcomes, which no available market can have.
 const moveData = `(excluded.change_count > 0 AND excluded.outcomes <> '[]'::jsonb AND excluded.last_updated_at >= c.last_updated_at)`
 
+// Nullable values travel as sentinels, because pgx encodes slices of
+// pointers by reflection, at several times the cost: NaN for a missing line
+// or handicap (validation keeps NaN out of real ones), ” for a history row
+// without data (real ones have outcomes), year 1 for no unavailable_at
+// (CapturedAt is validated to be >= 1970).
+const nullSentinels = `NULLIF(x.line, 'NaN') AS line,
+            CASE WHEN x.handicap_home <> 'NaN' THEN x.handicap_type END AS handicap_type,
+            NULLIF(x.handicap_home, 'NaN') AS handicap_home, NULLIF(x.handicap_away, 'NaN') AS handicap_away`
+
 func newStatements(current, history string) statements {
 	dataCol := func(col string) string {
 		return fmt.Sprintf("\n        %[1]s = CASE WHEN %[2]s THEN excluded.%[1]s ELSE c.%[1]s END,", col, moveData)
@@ -63,10 +72,12 @@ func newStatements(current, history string) statements {
         CASE WHEN i.outcomes IS NULL THEN c.handicap_home ELSE i.handicap_home END,
         CASE WHEN i.outcomes IS NULL THEN c.handicap_away ELSE i.handicap_away END,
         i.captured_at, i.unavailable
-    FROM unnest($14::bigint[], $15::text[], $16::text[], $17::float8[], $18::text[], $19::text[], $20::text[],
-        $21::text[], $22::float8[], $23::float8[], $24::timestamptz[], $25::bool[])
-        AS i(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type, handicap_home,
-        handicap_away, captured_at, unavailable)
+    FROM (SELECT x.event_id, x.bookmaker_slug, x.market_id, ` + nullSentinels + `, x.name,
+            NULLIF(x.outcomes, '') AS outcomes, x.groups, x.captured_at, x.unavailable
+        FROM unnest($14::bigint[], $15::text[], $16::text[], $17::float8[], $18::text[], $19::text[], $20::text[],
+            $21::text[], $22::float8[], $23::float8[], $24::timestamptz[], $25::bool[])
+            AS x(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type, handicap_home,
+            handicap_away, captured_at, unavailable)) AS i
     LEFT JOIN LATERAL (
         SELECT c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away
         FROM ` + current + ` c
@@ -85,10 +96,12 @@ func newStatements(current, history string) statements {
     SELECT i.event_id, i.bookmaker_slug, i.market_id, i.line, i.name, i.outcomes::jsonb, i.groups::text[],
         i.handicap_type, i.handicap_home, i.handicap_away, i.confirmed_at, i.updated_at, i.unavailable_at,
         COALESCE(hc.n, 0)
-    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::text[],
-        $8::text[], $9::float8[], $10::float8[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
-        WITH ORDINALITY AS i(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type,
-        handicap_home, handicap_away, confirmed_at, updated_at, unavailable_at, ord)
+    FROM (SELECT x.event_id, x.bookmaker_slug, x.market_id, ` + nullSentinels + `, x.name, x.outcomes, x.groups,
+            x.confirmed_at, x.updated_at, NULLIF(x.unavailable_at, '0001-01-01 00:00:00+00') AS unavailable_at, x.ord
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::text[],
+            $8::text[], $9::float8[], $10::float8[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
+            WITH ORDINALITY AS x(event_id, bookmaker_slug, market_id, line, name, outcomes, groups, handicap_type,
+            handicap_home, handicap_away, confirmed_at, updated_at, unavailable_at, ord)) AS i
     LEFT JOIN hc ON hc.event_id = i.event_id AND hc.bookmaker_slug = i.bookmaker_slug
         AND hc.betpawa_market_id = i.market_id AND hc.line_key = COALESCE(i.line, 0)
     ORDER BY i.ord
@@ -110,7 +123,7 @@ func newStatements(current, history string) statements {
 ), cu AS (
     UPDATE ` + current + ` AS c SET
         last_confirmed_at = f.confirmed_at,
-        unavailable_at = CASE WHEN f.unavailable_at IS NULL THEN NULL
+        unavailable_at = CASE WHEN f.unavailable_at = '0001-01-01 00:00:00+00' THEN NULL
             ELSE COALESCE(c.unavailable_at, f.unavailable_at) END
     FROM f
     WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug AND c.betpawa_market_id = f.market_id
