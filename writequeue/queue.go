@@ -194,7 +194,14 @@ func (q *Queue) Start(ctx context.Context) error {
 // Enqueue does not allocate: pass batches as pointers (or other
 // pointer-shaped values), so that boxing them in an interface does not
 // allocate either.
-func (q *Queue) Enqueue(ctx context.Context, batch any) error {
+func (q *Queue) Enqueue(ctx context.Context, batch any) error { return q.send(ctx, batch, true) }
+
+// TryEnqueue is Enqueue without the wait: it returns ErrFull if the buffer is
+// full.
+func (q *Queue) TryEnqueue(batch any) error { return q.send(context.Background(), batch, false) }
+
+// send queues batch, waiting for room (until ctx ends) if wait is set.
+func (q *Queue) send(ctx context.Context, batch any, wait bool) error {
 	it, err := q.item(batch)
 	if err != nil {
 		return err
@@ -210,6 +217,9 @@ func (q *Queue) Enqueue(ctx context.Context, batch any) error {
 		return nil
 	default:
 	}
+	if !wait {
+		return ErrFull
+	}
 	select {
 	case q.ch <- it:
 		q.enqueued.Add(1)
@@ -218,27 +228,6 @@ func (q *Queue) Enqueue(ctx context.Context, batch any) error {
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// TryEnqueue is Enqueue without the wait: it returns ErrFull if the buffer is
-// full.
-func (q *Queue) TryEnqueue(batch any) error {
-	it, err := q.item(batch)
-	if err != nil {
-		return err
-	}
-	q.sendMu.RLock()
-	defer q.sendMu.RUnlock()
-	if q.closed {
-		return ErrClosed
-	}
-	select {
-	case q.ch <- it:
-		q.enqueued.Add(1)
-		return nil
-	default:
-		return ErrFull
 	}
 }
 
