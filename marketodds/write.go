@@ -83,6 +83,10 @@ func newStatements(current, history string) statements {
         FROM ` + current + ` c
         WHERE i.outcomes IS NULL AND c.event_id = i.event_id AND c.bookmaker_slug = i.bookmaker_slug
             AND c.betpawa_market_id = i.market_id AND COALESCE(c.line, 0) = COALESCE(i.line, 0)
+        -- OFFSET 0 keeps the planner from flattening this into a hash join
+        -- that reads the whole current table for every batch; as it is, it
+        -- is an index lookup, and only for rows without data.
+        OFFSET 0
     ) c ON true
     ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at) DO NOTHING
     RETURNING event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0) AS line_key
