@@ -82,7 +82,7 @@ type historyColumns struct {
 	dupInBatch int // changed writes of the batch that repeat another's key and time
 }
 
-func newHistoryColumns(n int) *historyColumns { return &historyColumns{} }
+func newHistoryColumns() *historyColumns { return &historyColumns{} }
 
 // confirmColumns are the parameters of the confirmation path: the markets
 // that did not change, keys and times only.

@@ -395,7 +395,7 @@ func (p *prepared) reject(u span, err error) {
 // full current rows, the history rows, and the confirmations (unless full).
 func (p *prepared) columns(units []span, full bool) (*currentColumns, *historyColumns, *confirmColumns) {
 	cur := newCurrentColumns(0)
-	hist := newHistoryColumns(0)
+	hist := newHistoryColumns()
 	conf := newConfirmColumns(len(units))
 	for _, u := range units {
 		ws := p.sorted[u.lo:u.hi]

@@ -955,7 +955,9 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-type benchBatch struct{ n int }
+// benchBatch has a size, so that its pointers are distinct (zero-size values
+// may share one address).
+type benchBatch struct{ _ int }
 
 // BenchmarkEnqueueDispatch measures a batch's way through the queue to a
 // no-op handler: Enqueue, the channel, the worker, the dispatch by type.
