@@ -31,6 +31,11 @@ func Example() {
 		fmt.Println("result of", b.Event+":", b.Score)
 		return nil
 	})
+	// A batch of a type with no handler is refused at once, nothing queued.
+	// (Before Start, so that this line prints before the handlers' lines.)
+	if err := q.Enqueue(ctx, "not a batch"); errors.Is(err, writequeue.ErrNoHandler) {
+		fmt.Println("rejected:", err)
+	}
 	if err := q.Start(ctx); err != nil {
 		panic(err)
 	}
@@ -44,10 +49,6 @@ func Example() {
 			panic(err)
 		}
 	}
-	if err := q.Enqueue(ctx, "not a batch"); errors.Is(err, writequeue.ErrNoHandler) {
-		fmt.Println("rejected:", err)
-	}
-
 	if err := q.Close(ctx); err != nil {
 		panic(err)
 	}
