@@ -371,14 +371,7 @@ func TestDroppedBatchIsForgotten(t *testing.T) {
 func TestRejectedWritesLogged(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	schema := pgtest.Schema(t)
-	store, err := marketodds.NewStore(pgtest.Pool(t), &marketodds.Config{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := newTestStore(t)
 	var logs bytes.Buffer
 	h := &host{logger: slog.New(slog.NewTextHandler(&logs, nil)), store: store}
 	s := testSim(1, 0, 1)
@@ -408,14 +401,8 @@ func TestRejectedWritesLogged(t *testing.T) {
 func TestDroppedBatchReachesHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	schema := pgtest.Schema(t)
-	store, err := marketodds.NewStore(pgtest.Pool(t), &marketodds.Config{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := newTestStore(t)
+	schema := store.Config().Schema
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	h := &host{logger: logger, store: store, classifier: changedetect.New(nil), batchSize: 300}
@@ -480,4 +467,17 @@ func TestDroppedBatchReachesHistory(t *testing.T) {
 	if !strings.Contains(logs.String(), "disk on fire") || !strings.Contains(logs.String(), "will retry") {
 		t.Errorf("drop and retry not logged:\n%s", logs.String())
 	}
+}
+
+// newTestStore is a migrated store in a schema of the test's own.
+func newTestStore(t *testing.T) *marketodds.Store {
+	t.Helper()
+	store, err := marketodds.NewStore(pgtest.Pool(t), &marketodds.Config{Schema: pgtest.Schema(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
