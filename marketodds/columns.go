@@ -1,152 +1,137 @@
 package marketodds
 
 import (
-	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
 )
 
-// currentColumns are the array parameters of the current-table upsert, one
-// element per market. Arrays rather than one parameter per value: a batch is
-// one statement whatever its size, far below the 65,535-parameter limit.
-type currentColumns struct {
-	eventID                 []int64
-	bookmaker, marketID     []string
-	line                    []float64
-	name, outcomes, groups  []string
-	handicapType            []string
-	handicapHome, handicapA []float64
-	confirmedAt, updatedAt  []time.Time
-	unavailableAt           []time.Time
+// writeMarketsParams are the parameters of sql/write_markets.sql, in the
+// statement's order: one array per column, one element per row. Arrays
+// rather than one parameter per value: a batch is one statement whatever its
+// size, far below the 65,535-parameter limit. NULLs travel as sentinels
+// (sentinels.go).
+type writeMarketsParams struct {
+	// The changes: one history row each.
+	HistoryEventIDs      []int64     `sql:"history_event_ids"`
+	HistoryBookmakers    []string    `sql:"history_bookmakers"`
+	HistoryMarketIDs     []string    `sql:"history_market_ids"`
+	HistoryLines         []float64   `sql:"history_lines"`
+	HistoryNames         []string    `sql:"history_names"`
+	HistoryOutcomes      []string    `sql:"history_outcomes"` // noHistoryData: take the current row's
+	HistoryGroups        []string    `sql:"history_groups"`
+	HistoryHandicapTypes []string    `sql:"history_handicap_types"`
+	HistoryHandicapHomes []float64   `sql:"history_handicap_homes"`
+	HistoryHandicapAways []float64   `sql:"history_handicap_aways"`
+	HistoryCapturedAts   []time.Time `sql:"history_captured_ats"`
+	HistoryUnavailables  []bool      `sql:"history_unavailables"`
+
+	// The markets written in full, one current row each, in key order.
+	CurrentEventIDs       []int64     `sql:"current_event_ids"`
+	CurrentBookmakers     []string    `sql:"current_bookmakers"`
+	CurrentMarketIDs      []string    `sql:"current_market_ids"`
+	CurrentLines          []float64   `sql:"current_lines"`
+	CurrentNames          []string    `sql:"current_names"`
+	CurrentOutcomes       []string    `sql:"current_outcomes"` // noCurrentData: keep the row's
+	CurrentGroups         []string    `sql:"current_groups"`
+	CurrentHandicapTypes  []string    `sql:"current_handicap_types"`
+	CurrentHandicapHomes  []float64   `sql:"current_handicap_homes"`
+	CurrentHandicapAways  []float64   `sql:"current_handicap_aways"`
+	CurrentConfirmedAts   []time.Time `sql:"current_confirmed_ats"`
+	CurrentUpdatedAts     []time.Time `sql:"current_updated_ats"`
+	CurrentUnavailableAts []time.Time `sql:"current_unavailable_ats"`
+
+	// The batch's scrapes, key order.
+	ScrapeEventIDs   []int64     `sql:"scrape_event_ids"`
+	ScrapeBookmakers []string    `sql:"scrape_bookmakers"`
+	ScrapedAts       []time.Time `sql:"scraped_ats"`
+
+	// The markets confirmed without a change: keys and times, key order.
+	ConfirmEventIDs       []int64     `sql:"confirm_event_ids"`
+	ConfirmBookmakers     []string    `sql:"confirm_bookmakers"`
+	ConfirmMarketIDs      []string    `sql:"confirm_market_ids"`
+	ConfirmLineKeys       []float64   `sql:"confirm_line_keys"`
+	ConfirmConfirmedAts   []time.Time `sql:"confirm_confirmed_ats"`
+	ConfirmUnavailableAts []time.Time `sql:"confirm_unavailable_ats"`
+
+	// Not parameters.
+	confirmRuns       []keyRun // the market of each confirmation, to map the missing ones back
+	historyDupInBatch int      // changed writes that repeat another's key and time
+	confirmedByScrape int      // unchanged markets left to their scrape (ConfirmScrapes)
 }
 
-func newCurrentColumns(n int) *currentColumns {
-	return &currentColumns{
-		eventID: make([]int64, 0, n), bookmaker: make([]string, 0, n), marketID: make([]string, 0, n),
-		line: make([]float64, 0, n), name: make([]string, 0, n), outcomes: make([]string, 0, n),
-		groups: make([]string, 0, n), handicapType: make([]string, 0, n), handicapHome: make([]float64, 0, n),
-		handicapA: make([]float64, 0, n), confirmedAt: make([]time.Time, 0, n), updatedAt: make([]time.Time, 0, n),
-		unavailableAt: make([]time.Time, 0, n),
+// addScrapes appends the batch's scrapes.
+func (p *writeMarketsParams) addScrapes(scrapes []scrape) {
+	for _, sc := range scrapes {
+		p.ScrapeEventIDs = append(p.ScrapeEventIDs, sc.eventID)
+		p.ScrapeBookmakers = append(p.ScrapeBookmakers, sc.bookmaker)
+		p.ScrapedAts = append(p.ScrapedAts, sc.at)
 	}
 }
 
-// add appends one market: identity and confirmation from newest, data from
-// data (nil when no write of the market carried any).
-func (c *currentColumns) add(newest, data *Write, updatedAt time.Time, unavailableAt *time.Time) {
-	c.eventID = append(c.eventID, newest.EventID)
-	c.bookmaker = append(c.bookmaker, newest.Bookmaker)
-	c.marketID = append(c.marketID, newest.MarketID)
-	c.confirmedAt = append(c.confirmedAt, newest.CapturedAt)
-	c.updatedAt = append(c.updatedAt, updatedAt)
-	c.unavailableAt = append(c.unavailableAt, timeOrNull(unavailableAt))
+// addHistory appends the history row of the change w, with the data of data
+// (w itself, or for a disappearance the write before it).
+func (p *writeMarketsParams) addHistory(w, data *Write) {
+	p.HistoryEventIDs = append(p.HistoryEventIDs, w.EventID)
+	p.HistoryBookmakers = append(p.HistoryBookmakers, w.Bookmaker)
+	p.HistoryMarketIDs = append(p.HistoryMarketIDs, w.MarketID)
+	p.HistoryLines = append(p.HistoryLines, lineOrNull(w.Line))
+	p.HistoryNames = append(p.HistoryNames, data.Name)
+	if len(data.Outcomes) == 0 {
+		p.HistoryOutcomes = append(p.HistoryOutcomes, noHistoryData)
+	} else {
+		p.HistoryOutcomes = append(p.HistoryOutcomes, encodeOutcomes(data.Outcomes))
+	}
+	p.HistoryGroups = append(p.HistoryGroups, encodeTextArray(data.Groups))
+	t, h, a := handicapColumns(data.Handicap)
+	p.HistoryHandicapTypes = append(p.HistoryHandicapTypes, t)
+	p.HistoryHandicapHomes = append(p.HistoryHandicapHomes, h)
+	p.HistoryHandicapAways = append(p.HistoryHandicapAways, a)
+	p.HistoryCapturedAts = append(p.HistoryCapturedAts, w.CapturedAt)
+	p.HistoryUnavailables = append(p.HistoryUnavailables, w.Unavailable)
+}
+
+func (p *writeMarketsParams) historyRows() int { return len(p.HistoryEventIDs) }
+
+// addCurrent appends one market written in full: identity and confirmation
+// from newest, data from data (nil when no write of the market carried any).
+func (p *writeMarketsParams) addCurrent(newest, data *Write, updatedAt time.Time, unavailableAt *time.Time) {
+	p.CurrentEventIDs = append(p.CurrentEventIDs, newest.EventID)
+	p.CurrentBookmakers = append(p.CurrentBookmakers, newest.Bookmaker)
+	p.CurrentMarketIDs = append(p.CurrentMarketIDs, newest.MarketID)
+	p.CurrentConfirmedAts = append(p.CurrentConfirmedAts, newest.CapturedAt)
+	p.CurrentUpdatedAts = append(p.CurrentUpdatedAts, updatedAt)
+	p.CurrentUnavailableAts = append(p.CurrentUnavailableAts, timeOrNull(unavailableAt))
 	if data == nil {
-		// '[]' outcomes mark "no data": the upsert keeps the row's data.
-		c.line = append(c.line, lineOrNull(newest.Line))
-		c.name = append(c.name, newest.Name)
-		c.outcomes = append(c.outcomes, "[]")
-		c.groups = append(c.groups, "{}")
-		c.handicapType = append(c.handicapType, "")
-		c.handicapHome = append(c.handicapHome, nullFloat)
-		c.handicapA = append(c.handicapA, nullFloat)
+		p.CurrentLines = append(p.CurrentLines, lineOrNull(newest.Line))
+		p.CurrentNames = append(p.CurrentNames, newest.Name)
+		p.CurrentOutcomes = append(p.CurrentOutcomes, noCurrentData)
+		p.CurrentGroups = append(p.CurrentGroups, "{}")
+		p.CurrentHandicapTypes = append(p.CurrentHandicapTypes, "")
+		p.CurrentHandicapHomes = append(p.CurrentHandicapHomes, nullFloat)
+		p.CurrentHandicapAways = append(p.CurrentHandicapAways, nullFloat)
 		return
 	}
-	c.line = append(c.line, lineOrNull(data.Line))
-	c.name = append(c.name, data.Name)
-	c.outcomes = append(c.outcomes, encodeOutcomes(data.Outcomes))
-	c.groups = append(c.groups, encodeTextArray(data.Groups))
+	p.CurrentLines = append(p.CurrentLines, lineOrNull(data.Line))
+	p.CurrentNames = append(p.CurrentNames, data.Name)
+	p.CurrentOutcomes = append(p.CurrentOutcomes, encodeOutcomes(data.Outcomes))
+	p.CurrentGroups = append(p.CurrentGroups, encodeTextArray(data.Groups))
 	t, h, a := handicapColumns(data.Handicap)
-	c.handicapType = append(c.handicapType, t)
-	c.handicapHome = append(c.handicapHome, h)
-	c.handicapA = append(c.handicapA, a)
+	p.CurrentHandicapTypes = append(p.CurrentHandicapTypes, t)
+	p.CurrentHandicapHomes = append(p.CurrentHandicapHomes, h)
+	p.CurrentHandicapAways = append(p.CurrentHandicapAways, a)
 }
 
-func (c *currentColumns) args() []any {
-	return []any{c.eventID, c.bookmaker, c.marketID, c.line, c.name, c.outcomes, c.groups,
-		c.handicapType, c.handicapHome, c.handicapA, c.confirmedAt, c.updatedAt, c.unavailableAt}
+// addConfirm appends one market confirmed without a change.
+func (p *writeMarketsParams) addConfirm(run keyRun, newest *Write, unavailableAt *time.Time) {
+	p.confirmRuns = append(p.confirmRuns, run)
+	p.ConfirmEventIDs = append(p.ConfirmEventIDs, newest.EventID)
+	p.ConfirmBookmakers = append(p.ConfirmBookmakers, newest.Bookmaker)
+	p.ConfirmMarketIDs = append(p.ConfirmMarketIDs, newest.MarketID)
+	p.ConfirmLineKeys = append(p.ConfirmLineKeys, keyLine(newest.Line))
+	p.ConfirmConfirmedAts = append(p.ConfirmConfirmedAts, newest.CapturedAt)
+	p.ConfirmUnavailableAts = append(p.ConfirmUnavailableAts, timeOrNull(unavailableAt))
 }
-
-// historyColumns are the array parameters of the history append.
-type historyColumns struct {
-	eventID                 []int64
-	bookmaker, marketID     []string
-	line                    []float64
-	name                    []string
-	outcomes                []string // "": a disappearance without data
-	groups                  []string
-	handicapType            []string
-	handicapHome, handicapA []float64
-	capturedAt              []time.Time
-	unavailable             []bool
-
-	dupInBatch int // changed writes of the batch that repeat another's key and time
-}
-
-func newHistoryColumns() *historyColumns { return &historyColumns{} }
-
-// confirmColumns are the parameters of the confirmation path: the markets
-// that did not change, keys and times only.
-type confirmColumns struct {
-	units               []span // the unit of each row, to map missing rows back
-	eventID             []int64
-	bookmaker, marketID []string
-	lineKey             []float64
-	confirmedAt         []time.Time
-	unavailableAt       []time.Time
-}
-
-func newConfirmColumns(n int) *confirmColumns {
-	return &confirmColumns{units: make([]span, 0, n), eventID: make([]int64, 0, n), bookmaker: make([]string, 0, n),
-		marketID: make([]string, 0, n), lineKey: make([]float64, 0, n), confirmedAt: make([]time.Time, 0, n),
-		unavailableAt: make([]time.Time, 0, n)}
-}
-
-func (c *confirmColumns) add(u span, newest *Write, unavailableAt *time.Time) {
-	c.units = append(c.units, u)
-	c.eventID = append(c.eventID, newest.EventID)
-	c.bookmaker = append(c.bookmaker, newest.Bookmaker)
-	c.marketID = append(c.marketID, newest.MarketID)
-	c.lineKey = append(c.lineKey, keyLine(newest.Line))
-	c.confirmedAt = append(c.confirmedAt, newest.CapturedAt)
-	c.unavailableAt = append(c.unavailableAt, timeOrNull(unavailableAt))
-}
-
-func (c *confirmColumns) args() []any {
-	return []any{c.eventID, c.bookmaker, c.marketID, c.lineKey, c.confirmedAt, c.unavailableAt}
-}
-
-func (h *historyColumns) len() int { return len(h.eventID) }
-
-func (h *historyColumns) add(w *Write) {
-	h.eventID = append(h.eventID, w.EventID)
-	h.bookmaker = append(h.bookmaker, w.Bookmaker)
-	h.marketID = append(h.marketID, w.MarketID)
-	h.line = append(h.line, lineOrNull(w.Line))
-	h.name = append(h.name, w.Name)
-	if len(w.Outcomes) == 0 {
-		h.outcomes = append(h.outcomes, "")
-	} else {
-		h.outcomes = append(h.outcomes, encodeOutcomes(w.Outcomes))
-	}
-	h.groups = append(h.groups, encodeTextArray(w.Groups))
-	t, hh, a := handicapColumns(w.Handicap)
-	h.handicapType = append(h.handicapType, t)
-	h.handicapHome = append(h.handicapHome, hh)
-	h.handicapA = append(h.handicapA, a)
-	h.capturedAt = append(h.capturedAt, w.CapturedAt)
-	h.unavailable = append(h.unavailable, w.Unavailable)
-}
-
-func (h *historyColumns) args() []any {
-	return []any{h.eventID, h.bookmaker, h.marketID, h.line, h.name, h.outcomes, h.groups,
-		h.handicapType, h.handicapHome, h.handicapA, h.capturedAt, h.unavailable}
-}
-
-// The NULL sentinels of the write statement (see nullSentinels).
-var (
-	nullFloat = math.NaN()
-	nullTime  = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) // CapturedAt is validated to be >= 1970
-)
 
 func lineOrNull(l *float64) float64 {
 	if l == nil {

@@ -52,20 +52,25 @@ type Key struct {
 	Line float64
 }
 
-// Key returns the market's identity. A nil line becomes 0, as in the unique
-// index on (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)).
+// Key returns the market's identity, its line as LineKey gives it.
 func (m Market) Key() Key {
-	return Key{EventID: m.EventID, Bookmaker: m.Bookmaker, MarketID: m.MarketID, Line: keyLine(m.Line)}
+	return Key{EventID: m.EventID, Bookmaker: m.Bookmaker, MarketID: m.MarketID, Line: LineKey(m.Line)}
 }
 
-// keyLine folds a nil line and -0 into 0, so that map keys agree with
-// PostgreSQL's COALESCE(line, 0) (where -0 = 0).
-func keyLine(l *float64) float64 {
-	if l == nil || *l == 0 {
+// LineKey returns the line that identifies a market whose line is line.
+// A NULL (nil) line and a line of 0 are one market: identity uses
+// COALESCE(line, 0), as the unique indexes of both tables do. -0 becomes 0
+// too, as PostgreSQL has -0 = 0, so that Go map keys agree with the indexes.
+// Every other value, NaN included, is returned as it is.
+func LineKey(line *float64) float64 {
+	if line == nil || *line == 0 {
 		return 0
 	}
-	return *l
+	return *line
 }
+
+// keyLine is LineKey under its former name, for the call in columns.go.
+func keyLine(l *float64) float64 { return LineKey(l) }
 
 // Less orders keys the way the write path applies them: event, bookmaker,
 // market, line. Applying rows in one global order keeps concurrent writers
@@ -133,6 +138,13 @@ type Result struct {
 	// HistoryDuplicate counts changed writes whose history row was already
 	// there (a retried batch, or the same change sent twice).
 	HistoryDuplicate int
+	// Scrapes counts the scrapes the batch recorded in market_scrape_log: its
+	// distinct (EventID, Bookmaker, CapturedAt), less those already recorded
+	// (a retried batch, or another batch of the same scrape).
+	Scrapes int
+	// ConfirmedByScrape counts the unchanged markets that ConfirmScrapes
+	// left to their scrape's row instead of writing them.
+	ConfirmedByScrape int
 	// Rejected lists the writes that were not written, with the reason.
 	Rejected []Rejection
 	// Elapsed is the time the write took, retries of isolated rows included.

@@ -3,6 +3,7 @@ package marketodds
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 //go:embed migrations/*.sql
@@ -60,63 +62,173 @@ func AllMigrations() ([]Migration, error) {
 }
 
 // Migrate creates the schema (if missing), applies the migrations not yet
-// recorded in its oddsledger_migrations table, and creates the history
-// partitions from now through PartitionsAhead. It is safe to call on every
-// start, from several processes at once: a transaction-scoped advisory lock
-// per schema serialises them, and a migration applies with its record in
-// one transaction.
+// recorded in its oddsledger_migrations table, checks that the Config agrees
+// with what the schema records (ErrSchemaMismatch otherwise), and creates
+// the partitions from now through PartitionsAhead. It is safe to call on
+// every start, from any number of processes at once: a transaction-scoped
+// advisory lock per schema serialises them, a migration applies with its
+// record in one transaction, and a process that lost a race to create an
+// object tries again in a new transaction.
 func (s *Store) Migrate(ctx context.Context) error {
 	ms, err := AllMigrations()
 	if err != nil {
 		return err
 	}
-	err = inTx(ctx, s.db, func(tx pgx.Tx) error {
-		schema := pgx.Identifier{s.cfg.Schema}.Sanitize()
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('oddsledger.migrate.' || $1, 0))", s.cfg.Schema); err != nil {
-			return err
+	if err := s.createSchema(ctx); err != nil {
+		return fmt.Errorf("marketodds: migrate schema %q: %w", s.cfg.Schema, err)
+	}
+	for attempt := 1; ; attempt++ {
+		err = inTx(ctx, s.db, func(tx pgx.Tx) error { return s.migrate(ctx, tx, ms) })
+		// A backend caches what its catalog lookups found, and an advisory
+		// lock does not refresh that cache: a process that looked for an
+		// object before another created it may try to create it again and
+		// hit a duplicate. A new transaction sees it.
+		if attempt < 3 && isDuplicateObject(err) {
+			continue
 		}
-		stmts := []string{
-			"CREATE SCHEMA IF NOT EXISTS " + schema,
-			"SET LOCAL search_path TO " + schema,
-			`CREATE TABLE IF NOT EXISTS oddsledger_migrations (
-				version    integer     PRIMARY KEY,
-				name       text        NOT NULL,
-				applied_at timestamptz NOT NULL DEFAULT now())`,
-		}
-		for _, q := range stmts {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return err
-			}
-		}
-		rows, err := tx.Query(ctx, "SELECT version FROM oddsledger_migrations")
-		if err != nil {
-			return err
-		}
-		applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
-		if err != nil {
-			return err
-		}
-		done := make(map[int]bool, len(applied))
-		for _, v := range applied {
-			done[v] = true
-		}
-		for _, m := range ms {
-			if done[m.Version] {
-				continue
-			}
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
-			}
-			if _, err := tx.Exec(ctx, "INSERT INTO oddsledger_migrations (version, name) VALUES ($1, $2)", m.Version, m.Name); err != nil {
-				return err
-			}
-			s.logger.Info("oddsledger: applied migration", "schema", s.cfg.Schema, "version", m.Version, "name", m.Name)
-		}
-		return nil
-	})
+		break
+	}
 	if err != nil {
 		return fmt.Errorf("marketodds: migrate schema %q: %w", s.cfg.Schema, err)
 	}
+	s.mu.Lock()
+	s.settingsChecked = true
+	s.mu.Unlock()
 	now := s.cfg.Now()
 	return s.EnsurePartitions(ctx, now, now.Add(s.cfg.PartitionsAhead))
+}
+
+// createSchema creates the schema in a transaction of its own, before the
+// migration lock: a concurrent creator's duplicate is success.
+func (s *Store) createSchema(ctx context.Context) error {
+	var exists bool
+	if err := s.db.QueryRow(ctx, s.migrations.schemaExists.sql, args(schemaParams{Schema: s.cfg.Schema})...).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	err := inTx(ctx, s.db, func(tx pgx.Tx) error {
+		// DDL takes no parameters: the name is quoted here.
+		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{s.cfg.Schema}.Sanitize())
+		return err
+	})
+	if isDuplicateObject(err) {
+		return nil
+	}
+	return err
+}
+
+func isDuplicateObject(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "23505", "42P06", "42P07", "42710": // unique_violation (in the catalog), duplicate schema, table, object
+		return true
+	}
+	return false
+}
+
+func (s *Store) migrate(ctx context.Context, tx pgx.Tx, ms []Migration) error {
+	if _, err := tx.Exec(ctx, s.migrations.lock.sql, args(schemaParams{Schema: s.cfg.Schema})...); err != nil {
+		return err
+	}
+	searchPath := args(searchPathParams{SearchPath: pgx.Identifier{s.cfg.Schema}.Sanitize()})
+	if _, err := tx.Exec(ctx, s.migrations.setSearchPath.sql, searchPath...); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, s.migrations.createTable.sql); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, s.migrations.applied.sql)
+	if err != nil {
+		return err
+	}
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return err
+	}
+	done := make(map[int]bool, len(applied))
+	for _, v := range applied {
+		done[v] = true
+	}
+	for _, m := range ms {
+		if done[m.Version] {
+			continue
+		}
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+		if _, err := tx.Exec(ctx, s.migrations.record.sql, args(migrationRecordParams{Version: m.Version, Name: m.Name})...); err != nil {
+			return err
+		}
+		if m.Version == settingsMigration {
+			if err := s.recordSettings(ctx, tx); err != nil {
+				return err
+			}
+		}
+		s.logger.InfoContext(ctx, "oddsledger: applied migration", "schema", s.cfg.Schema, "version", m.Version, "name", m.Name)
+	}
+	st, err := s.readSettings(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return s.checkSettings(st)
+}
+
+// settingsMigration is the migration that creates oddsledger_settings.
+const settingsMigration = 2
+
+// recordSettings fills in the settings row that migration 0002 has just
+// created: the span of the partitions the schema already has, or, for a
+// schema without any (a new one), the Config's span and confirmation mode.
+// A schema written before 0002 confirmed per market.
+func (s *Store) recordSettings(ctx context.Context, tx pgx.Tx) error {
+	parts, err := s.listPartitions(ctx, tx)
+	if err != nil {
+		return err
+	}
+	span, mode := s.cfg.PartitionSpan, s.cfg.Confirm
+	if len(parts) > 0 {
+		span, mode = parts[len(parts)-1].To.Sub(parts[len(parts)-1].From), ConfirmMarkets
+	}
+	_, err = tx.Exec(ctx, s.migrations.setSettings.sql, args(setSettingsParams{SpanSeconds: span.Seconds(), ConfirmMode: mode.String()})...)
+	return err
+}
+
+// migrateStatements are the statements of Migrate.
+type migrateStatements struct {
+	schemaExists, lock, setSearchPath, createTable, applied, record, setSettings statement
+}
+
+type schemaParams struct {
+	Schema string `sql:"schema"`
+}
+
+type searchPathParams struct {
+	SearchPath string `sql:"search_path"`
+}
+
+type migrationRecordParams struct {
+	Version int    `sql:"version"`
+	Name    string `sql:"name"`
+}
+
+type setSettingsParams struct {
+	SpanSeconds float64 `sql:"span_seconds"`
+	ConfirmMode string  `sql:"confirm_mode"`
+}
+
+func newMigrateStatements(schema string) migrateStatements {
+	return migrateStatements{
+		schemaExists:  loadStatement("schema_exists", schema, schemaParams{}),
+		lock:          loadStatement("lock_migrate", schema, schemaParams{}),
+		setSearchPath: loadStatement("set_local_search_path", schema, searchPathParams{}),
+		createTable:   loadStatement("migrations_table", schema, nil),
+		applied:       loadStatement("migrations_applied", schema, nil),
+		record:        loadStatement("migration_record", schema, migrationRecordParams{}),
+		setSettings:   loadStatement("settings_set", schema, setSettingsParams{}),
+	}
 }

@@ -3,6 +3,7 @@ package marketodds_test
 import (
 	"context"
 	"io/fs"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,17 +110,30 @@ func TestPartitions(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// names lists the history partitions, and checks that the scrape log
+	// has the same ones.
 	names := func() []string {
 		parts, err := s.Partitions(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		byTable := map[string][]marketodds.Partition{}
+		for _, p := range parts {
+			byTable[p.Table] = append(byTable[p.Table], p)
+		}
 		var out []string
-		for i, p := range parts {
+		hist, log := byTable["market_odds_history"], byTable["market_scrape_log"]
+		for i, p := range hist {
 			out = append(out, p.Name)
-			if p.To.Sub(p.From) != 24*time.Hour || (i > 0 && !p.From.Equal(parts[i-1].To)) {
+			if p.To.Sub(p.From) != 24*time.Hour || (i > 0 && !p.From.Equal(hist[i-1].To)) {
 				t.Errorf("partition %+v: not one contiguous day", p)
 			}
+			if i >= len(log) || !log[i].From.Equal(p.From) || !log[i].To.Equal(p.To) || log[i].Name != strings.Replace(p.Name, "market_odds_history", "market_scrape_log", 1) {
+				t.Errorf("history partition %+v has no scrape log partition like it (log: %+v)", p, log)
+			}
+		}
+		if len(log) != len(hist) || len(parts) != len(hist)+len(log) {
+			t.Errorf("partitions %+v: want history and scrape log alike", parts)
 		}
 		return out
 	}
@@ -139,7 +153,8 @@ func TestPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"market_odds_history_p20261127", "market_odds_history_p20261128"}, dropped); diff != "" {
+	if diff := cmp.Diff([]string{"market_odds_history_p20261127", "market_odds_history_p20261128",
+		"market_scrape_log_p20261127", "market_scrape_log_p20261128"}, dropped); diff != "" {
 		t.Errorf("dropped (-want +got):\n%s", diff)
 	}
 	if got := names(); len(got) != 4 || got[0] != "market_odds_history_p20261129" {
@@ -168,7 +183,7 @@ func TestPartitionsHourly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(parts) != 1 || parts[0].Name != "market_odds_history_p20261130_1200" {
-		t.Errorf("partitions %+v, want one named market_odds_history_p20261130_1200", parts)
+	if len(parts) != 2 || parts[0].Name != "market_odds_history_p20261130_1200" || parts[1].Name != "market_scrape_log_p20261130_1200" {
+		t.Errorf("partitions %+v, want market_odds_history_p20261130_1200 and market_scrape_log_p20261130_1200", parts)
 	}
 }

@@ -40,26 +40,26 @@ func newMockStore(t *testing.T) (*Store, pgxmock.PgxPoolIface) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.partitions[partitionStart(mockT0, 24*time.Hour).Unix()] = true
+	st := partitionStart(mockT0, 24*time.Hour)
+	s.setKnownPartitions([]Partition{
+		{Table: historyTable, From: st, To: st.Add(24 * time.Hour)},
+		{Table: scrapeLogTable, From: st, To: st.Add(24 * time.Hour)},
+	})
+	s.settingsChecked = true
 	return s, mock
 }
 
-// writeSQL is the one statement per batch: history append, then the
-// current upsert with the expression conflict target and the stale guard.
-const writeSQL = `(?s)^WITH h AS \(\s*INSERT INTO "odds"\."market_odds_history" .*` +
-	`ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\), captured_at\) DO NOTHING.*` +
-	`INSERT INTO "odds"\."market_odds_current" AS c .* FROM unnest\(\$1::bigint\[\].*ORDER BY i\.ord\s+` +
-	`ON CONFLICT \(event_id, bookmaker_slug, betpawa_market_id, COALESCE\(line, 0\)\) DO UPDATE SET .*` +
-	`WHERE c\.last_confirmed_at < excluded\.last_confirmed_at\s+OR \(excluded\.change_count > 0 AND excluded\.last_updated_at > c\.last_updated_at\).*` +
-	`UPDATE "odds"\."market_odds_current" AS c SET\s+last_confirmed_at = f\.confirmed_at,.*FROM f.*AND c\.last_confirmed_at < f\.confirmed_at.*` +
-	`SELECT \(SELECT count\(\*\) FROM u\), \(SELECT count\(\*\) FROM h\), \(SELECT count\(\*\) FROM cu\),\s+ARRAY\(.*\)$`
+// writeSQL matches exactly the write statement a store for schema "odds"
+// sends: sql/write_markets.sql as rendered, which TestSQLGolden compares
+// with testdata/sql/write_markets.golden.sql.
+var writeSQL = "^" + regexp.QuoteMeta(newWriteStatements("odds").writeMarkets.sql) + "$"
 
 // counts is the write statement's answer: rows upserted in full, history
 // rows appended, confirmations applied, and the confirmations (1-based)
 // whose market does not exist.
 func counts(upserted, historyAdded, confirmed int, missing ...int64) *pgxmock.Rows {
-	return pgxmock.NewRows([]string{"upserted", "history_added", "confirmed", "missing"}).
-		AddRow(upserted, historyAdded, confirmed, missing)
+	return pgxmock.NewRows([]string{"upserted", "scrapes_logged", "schema_confirm_mode", "history_added", "confirmed", "missing"}).
+		AddRow(upserted, 1, "markets", historyAdded, confirmed, missing)
 }
 
 // sortedMarkets matches a text[] parameter that lists market ids in order.
@@ -78,27 +78,29 @@ func anyArgs(n int) []any {
 	return args
 }
 
-// writeArgs matches the 13 current, 12 history and 6 confirmation arrays,
-// checking the market ids of each (and so the order rows are applied in).
+// writeArgs matches the history, current, scrape and confirmation arrays
+// (writeMarketsParams), checking the market ids of each (and so the order
+// rows are applied in).
 func writeArgs(current, history, confirmations []string) []any {
-	args := anyArgs(31)
-	args[2] = marketIDs(current)
-	args[13+2] = marketIDs(history)
-	args[25+2] = marketIDs(confirmations)
+	args := anyArgs(writeParamCount)
+	args[2] = marketIDs(history)          // history_market_ids
+	args[12+2] = marketIDs(current)       // current_market_ids
+	args[28+2] = marketIDs(confirmations) // confirm_market_ids
 	return args
 }
+
+// writeParamCount is the number of parameters of the write statement: 12
+// history, 13 current, 3 scrape and 6 confirmation arrays.
+const writeParamCount = 34
 
 func ids(s ...string) []string { return s }
 
 // One batch is one transaction with one statement for both tables, rows in
-// key order, in a savepoint; markets without a change go to the
-// confirmation arrays.
+// key order; markets without a change go to the confirmation arrays.
 func TestMockWriteSQLShape(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
-	mock.ExpectBegin() // savepoint
 	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a", "c"), ids("a", "c"), ids("b"))...).WillReturnRows(counts(2, 1, 1))
-	mock.ExpectCommit() // release savepoint
 	mock.ExpectCommit()
 
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{
@@ -119,9 +121,7 @@ func TestMockWriteSQLShape(t *testing.T) {
 func TestMockWriteConfirmationsOnly(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
-	mock.ExpectBegin()
 	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(nil, nil, ids("a"))...).WillReturnRows(counts(0, 0, 0))
-	mock.ExpectCommit()
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", false)}})
 	if err != nil {
@@ -140,9 +140,7 @@ func TestMockWriteConfirmationsOnly(t *testing.T) {
 func TestMockWriteTransientError(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
-	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnError(&pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
-	mock.ExpectRollback() // savepoint
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(writeParamCount)...).WillReturnError(&pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
 	mock.ExpectRollback()
 	_, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}, RunID: 7, Index: 3})
 	if !IsTransient(err) {
@@ -156,15 +154,16 @@ func TestMockWriteTransientError(t *testing.T) {
 	}
 }
 
-// A row error splits the batch until the bad market is alone, rejects it
-// and commits the rest.
+// A row error starts the batch over in a new transaction, each half in a
+// savepoint, splitting until the bad market is alone; it is rejected and
+// the rest committed.
 func TestMockWriteBisectsRowError(t *testing.T) {
 	s, mock := newMockStore(t)
 	tooLong := &pgconn.PgError{Code: "22001", Message: "value too long"}
 	mock.ExpectBegin()
-	mock.ExpectBegin()
 	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a", "b"), ids("a", "b"), nil)...).WillReturnError(tooLong)
 	mock.ExpectRollback()
+	mock.ExpectBegin()
 	mock.ExpectBegin()
 	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("a"), ids("a"), nil)...).WillReturnError(tooLong)
 	mock.ExpectRollback()
@@ -187,23 +186,45 @@ func TestMockWriteBisectsRowError(t *testing.T) {
 	}
 }
 
-// 23514 without a constraint name is a missing partition: it is created and
-// the write tried again, never skipped.
+// listPartitionsSQL is the catalog query that tells the store which
+// partitions exist (in a transaction of its own, with times in UTC).
+const listPartitionsSQL = `FROM pg_catalog\.pg_inherits`
+
+// expectListPartitions expects the catalog to be asked, in a savepoint or
+// transaction that is rolled back, and to answer with no partition.
+func expectListPartitions(mock pgxmock.PgxPoolIface) {
+	mock.ExpectBegin()
+	mock.ExpectExec(`set_config\('DateStyle', 'ISO, YMD', true\), set_config\('TimeZone', 'UTC', true\)`).WillReturnResult(pgxmock.NewResult("SELECT", 1))
+	mock.ExpectQuery(listPartitionsSQL).WithArgs("odds").WillReturnRows(pgxmock.NewRows([]string{"table_name", "name", "from_time", "to_time"}))
+	mock.ExpectRollback()
+}
+
+// expectCreatePartitions expects the day of mockT0 to be created for both
+// partitioned tables, under the partition lock, in a transaction of its own.
+func expectCreatePartitions(mock pgxmock.PgxPoolIface) {
+	mock.ExpectBegin()
+	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs("odds").WillReturnResult(pgxmock.NewResult("SELECT", 1))
+	expectListPartitions(mock)
+	for _, table := range []string{"market_scrape_log", "market_odds_history"} {
+		mock.ExpectExec(`^CREATE TABLE "odds"\."` + table + `_p20261130" PARTITION OF "odds"\."` + table + `" FOR VALUES FROM \('2026-11-30 00:00:00Z'\) TO \('2026-12-01 00:00:00Z'\)$`).
+			WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
+	}
+	mock.ExpectCommit()
+}
+
+// 23514 without a constraint name is a missing partition: the write is
+// rolled back, the store asks the catalog, creates what is missing in a
+// transaction of its own, and writes again; never skipped.
 func TestMockWriteNoPartitionCreatesIt(t *testing.T) {
 	s, mock := newMockStore(t)
 	noPartition := &pgconn.PgError{Code: "23514", Message: `no partition of relation "market_odds_history" found for row`}
 	mock.ExpectBegin()
-	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(writeParamCount)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
+	expectListPartitions(mock)
+	expectCreatePartitions(mock)
 	mock.ExpectBegin()
-	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs("odds").WillReturnResult(pgxmock.NewResult("SELECT", 1))
-	mock.ExpectExec(`^CREATE TABLE IF NOT EXISTS "odds"\."market_odds_history_p20261130" PARTITION OF "odds"\."market_odds_history" FOR VALUES FROM \('2026-11-30 00:00:00Z'\) TO \('2026-12-01 00:00:00Z'\)$`).
-		WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
-	mock.ExpectCommit()
-	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnRows(counts(1, 1, 0))
-	mock.ExpectCommit()
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(writeParamCount)...).WillReturnRows(counts(1, 1, 0))
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})
 	if err != nil {
@@ -222,20 +243,19 @@ func TestMockWriteNoPartitionTwiceFails(t *testing.T) {
 	s, mock := newMockStore(t)
 	noPartition := &pgconn.PgError{Code: "23514", Message: "no partition"}
 	mock.ExpectBegin()
-	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(writeParamCount)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
+	expectListPartitions(mock)
+	expectCreatePartitions(mock)
 	mock.ExpectBegin()
-	mock.ExpectExec(`pg_advisory_xact_lock`).WithArgs(pgxmock.AnyArg()).WillReturnResult(pgxmock.NewResult("SELECT", 1))
-	mock.ExpectExec(`^CREATE TABLE IF NOT EXISTS`).WillReturnResult(pgxmock.NewResult("CREATE TABLE", 0))
-	mock.ExpectCommit()
-	mock.ExpectBegin()
-	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(31)...).WillReturnError(noPartition)
+	mock.ExpectQuery(writeSQL).WithArgs(anyArgs(writeParamCount)...).WillReturnError(noPartition)
 	mock.ExpectRollback()
-	mock.ExpectRollback()
-	_, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})
-	if !errors.Is(err, ErrNoPartition) {
-		t.Errorf("err = %v, want ErrNoPartition", err)
+	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "a", true)}})
+	if !errors.Is(err, ErrNoPartition) || IsTransient(err) {
+		t.Errorf("err = %v, want ErrNoPartition, not transient", err)
+	}
+	if res.Upserted != 0 || res.HistoryAdded != 0 {
+		t.Errorf("result %+v counts writes of a batch that failed", res)
 	}
 	if err := mock.ExpectationsWereMet(); err != nil {
 		t.Error(err)
@@ -363,12 +383,8 @@ func TestEncodeOutcomesMatchesJSON(t *testing.T) {
 func TestMockWriteConfirmationOfMissingMarket(t *testing.T) {
 	s, mock := newMockStore(t)
 	mock.ExpectBegin()
-	mock.ExpectBegin()
 	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(nil, nil, ids("a", "b"))...).WillReturnRows(counts(0, 0, 1, 2))
-	mock.ExpectCommit()
-	mock.ExpectBegin()
 	mock.ExpectQuery(writeSQL).WithArgs(writeArgs(ids("b"), nil, nil)...).WillReturnRows(counts(1, 0, 0))
-	mock.ExpectCommit()
 	mock.ExpectCommit()
 	res, err := s.WriteMarketBatch(context.Background(), Batch{Writes: []Write{mockWrite(1, "b", false), mockWrite(1, "a", false)}})
 	if err != nil {

@@ -79,19 +79,42 @@ type historyRow struct {
 	Unavailable bool      `db:"unavailable"`
 }
 
-const marketColumns = `event_id, bookmaker_slug, betpawa_market_id, line, betpawa_market_name, outcomes,
-    market_groups, handicap_type, handicap_home, handicap_away`
+// currentStatements are the statements that read market_odds_current and
+// a market's history.
+type currentStatements struct {
+	currentMarkets, scanCurrent, marketHistory statement
+}
 
-const currentColumnList = marketColumns + `, last_confirmed_at, last_updated_at, unavailable_at, change_count`
+type currentMarketsParams struct {
+	EventID int64 `sql:"event_id"`
+}
 
-const keyOrder = `event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)`
+type scanCurrentParams struct {
+	Since time.Time `sql:"since"`
+}
+
+type marketHistoryParams struct {
+	EventID   int64     `sql:"event_id"`
+	Bookmaker string    `sql:"bookmaker"`
+	MarketID  string    `sql:"market_id"`
+	LineKey   float64   `sql:"line_key"`
+	From      time.Time `sql:"from"`
+	To        time.Time `sql:"to"`
+}
+
+func newCurrentStatements(schema string) currentStatements {
+	return currentStatements{
+		currentMarkets: loadStatement("current_markets", schema, currentMarketsParams{}),
+		scanCurrent:    loadStatement("scan_current", schema, scanCurrentParams{}),
+		marketHistory:  loadStatement("market_history", schema, marketHistoryParams{}),
+	}
+}
 
 // CurrentMarkets returns the current rows of one event, every bookmaker,
 // in key order.
 func (s *Store) CurrentMarkets(ctx context.Context, eventID int64) ([]CurrentMarket, error) {
 	var rows []currentRow
-	err := pgxscan.Select(ctx, s.db, &rows, `SELECT `+currentColumnList+` FROM `+s.current+
-		` WHERE event_id = $1 ORDER BY `+keyOrder, eventID)
+	err := pgxscan.Select(ctx, s.db, &rows, s.current.currentMarkets.sql, args(currentMarketsParams{EventID: eventID})...)
 	if err != nil {
 		return nil, fmt.Errorf("marketodds: current markets of event %d: %w", eventID, err)
 	}
@@ -106,8 +129,7 @@ func (s *Store) CurrentMarkets(ctx context.Context, eventID int64) ([]CurrentMar
 // key order, without holding them all in memory (it streams). An error from
 // fn stops the scan and is returned.
 func (s *Store) ScanCurrent(ctx context.Context, since time.Time, fn func(CurrentMarket) error) error {
-	rows, err := s.db.Query(ctx, `SELECT `+currentColumnList+` FROM `+s.current+
-		` WHERE last_confirmed_at >= $1 ORDER BY `+keyOrder, since)
+	rows, err := s.db.Query(ctx, s.current.scanCurrent.sql, args(scanCurrentParams{Since: since})...)
 	if err != nil {
 		return fmt.Errorf("marketodds: scan current: %w", err)
 	}
@@ -132,10 +154,8 @@ func (s *Store) ScanCurrent(ctx context.Context, since time.Time, fn func(Curren
 // oldest first.
 func (s *Store) MarketHistory(ctx context.Context, k Key, from, to time.Time) ([]HistoryRecord, error) {
 	var rows []historyRow
-	err := pgxscan.Select(ctx, s.db, &rows, `SELECT `+marketColumns+`, captured_at, unavailable FROM `+s.history+`
-WHERE event_id = $1 AND bookmaker_slug = $2 AND betpawa_market_id = $3 AND COALESCE(line, 0) = $4
-    AND captured_at >= $5 AND captured_at < $6
-ORDER BY captured_at`, k.EventID, k.Bookmaker, k.MarketID, k.Line, from, to)
+	err := pgxscan.Select(ctx, s.db, &rows, s.current.marketHistory.sql, args(marketHistoryParams{
+		EventID: k.EventID, Bookmaker: k.Bookmaker, MarketID: k.MarketID, LineKey: k.Line, From: from, To: to})...)
 	if err != nil {
 		return nil, fmt.Errorf("marketodds: history of market %s: %w", k, err)
 	}

@@ -31,14 +31,24 @@ type Config struct {
 	// Schema holds the tables. It is created by Migrate when missing.
 	// Defaults to "public".
 	Schema string
-	// PartitionSpan is the time range of one history partition. It must be a
-	// whole number of minutes; partitions are aligned to the Unix epoch in
-	// UTC (a day span starts at midnight UTC). Defaults to 24h.
+	// PartitionSpan is the time range of one partition of history and of the
+	// scrape log. It must be a whole number of minutes; partitions are
+	// aligned to the Unix epoch in UTC (a day span starts at midnight UTC).
+	// It belongs to the schema: Migrate records it when it creates the
+	// schema, and a store whose span differs is refused (ErrSchemaMismatch).
+	// Defaults to 24h.
 	PartitionSpan time.Duration
-	// PartitionsAhead is how far past now Migrate creates history
-	// partitions. Writes create any partition they need on their own; this
-	// keeps that DDL off the write path. Defaults to 72h (three days).
+	// PartitionsAhead is how far past now Migrate creates partitions. With
+	// partitions ahead, writes never need DDL; a write that finds its
+	// partition missing creates it (in a transaction of its own) if the
+	// store's role may. Defaults to 72h (three days).
 	PartitionsAhead time.Duration
+	// Confirm is how markets that did not change are confirmed: per market
+	// (ConfirmMarkets, the default) or per scrape (ConfirmScrapes, which
+	// requires whole scrapes). Like PartitionSpan it belongs to the schema:
+	// Migrate records it for a new schema; a store that disagrees is refused
+	// (ErrSchemaMismatch); SwitchConfirmMode changes it.
+	Confirm ConfirmMode
 	// Logger receives the store's logs: migrations and partitions at Info,
 	// rejected rows at Warn, batches at Debug. Defaults to a logger that
 	// discards everything.
@@ -71,6 +81,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("marketodds: PartitionSpan must be a whole number of minutes, at least one, got %s", c.PartitionSpan)
 	case c.PartitionsAhead < 0:
 		return fmt.Errorf("marketodds: PartitionsAhead must not be negative, got %s", c.PartitionsAhead)
+	case c.Confirm != ConfirmMarkets && c.Confirm != ConfirmScrapes:
+		return fmt.Errorf("marketodds: Confirm must be ConfirmMarkets or ConfirmScrapes, got %d", int(c.Confirm))
 	case len(c.Schema) > 63:
 		return fmt.Errorf("marketodds: Schema %q is longer than PostgreSQL's 63-byte identifiers", c.Schema)
 	}
@@ -83,12 +95,19 @@ type Store struct {
 	cfg    *Config
 	logger *slog.Logger
 
-	// Qualified, quoted table names.
-	current, history string
-	sql              statements
+	current    currentStatements
+	write      writeStatements
+	reads      readStatements
+	parts      partitionStatements
+	settings   settingsStatements
+	migrations migrateStatements
 
-	mu         sync.Mutex
-	partitions map[int64]bool // start (Unix seconds) of the history partitions known to exist
+	mu sync.Mutex
+	// partitions are the partitions known to exist, by table, as the catalog
+	// last listed them (nil: ask the catalog).
+	partitions map[string][]Partition
+	// settingsChecked: the Config was found to agree with the schema.
+	settingsChecked bool
 }
 
 // NewStore returns a store that works through db. It does not touch the
@@ -102,14 +121,16 @@ func NewStore(db DB, cfg *Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		db:         db,
-		cfg:        c,
-		logger:     c.Logger,
-		current:    pgx.Identifier{c.Schema, "market_odds_current"}.Sanitize(),
-		history:    pgx.Identifier{c.Schema, "market_odds_history"}.Sanitize(),
-		partitions: make(map[int64]bool),
+		db:     db,
+		cfg:    c,
+		logger: c.Logger,
 	}
-	s.sql = newStatements(s.current, s.history)
+	s.write = newWriteStatements(c.Schema)
+	s.current = newCurrentStatements(c.Schema)
+	s.reads = newReadStatements(c.Schema)
+	s.parts = newPartitionStatements(c.Schema)
+	s.settings = newSettingsStatements(c.Schema)
+	s.migrations = newMigrateStatements(c.Schema)
 	return s, nil
 }
 

@@ -42,7 +42,7 @@ func (w *Write) Validate() error {
 	if w.CapturedAt.IsZero() {
 		return bad("CapturedAt", "zero time")
 	}
-	if y := w.CapturedAt.Year(); y < 1970 || y > 9999 {
+	if y := w.CapturedAt.UTC().Year(); y < 1970 || y > 9999 {
 		return bad("CapturedAt", "year %d out of range", y)
 	}
 	if w.Line != nil && !finite(*w.Line) {

@@ -1,0 +1,7 @@
+-- The current rows of one event, every bookmaker, in key order.
+SELECT event_id, bookmaker_slug, betpawa_market_id, line, betpawa_market_name, outcomes,
+    market_groups, handicap_type, handicap_home, handicap_away,
+    last_confirmed_at, last_updated_at, unavailable_at, change_count
+FROM /* TEMPLATE: schema */market_odds_current
+WHERE event_id = @event_id
+ORDER BY event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)

@@ -1,0 +1,1 @@
+INSERT INTO /* TEMPLATE: schema */oddsledger_migrations (version, name) VALUES (@version, @name)

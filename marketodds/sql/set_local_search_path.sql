@@ -1,0 +1,3 @@
+-- The migrations use unqualified names: they apply in the schema first on
+-- the search path, for this transaction only.
+SELECT set_config('search_path', @search_path, true)

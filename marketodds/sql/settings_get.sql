@@ -1,0 +1,2 @@
+-- What the schema records about itself (migration 0002).
+SELECT partition_span, confirm_mode FROM /* TEMPLATE: schema */oddsledger_settings

@@ -1,0 +1,2 @@
+SELECT version FROM "odds".oddsledger_migrations
+-- parameters:

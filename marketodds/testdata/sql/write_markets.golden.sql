@@ -1,0 +1,223 @@
+-- write_markets: one batch of market writes, every table, one statement.
+-- Parameters: writeMarketsParams (columns.go), one array per column, one
+-- element per row; four groups of rows:
+--   @history_*: the changes, one history row each;
+--   @current_*: the markets written in full (a change, or a confirmation
+--     whose row turned out to be missing), one current row each, key order;
+--   @confirm_*: the markets confirmed without a change: keys and times
+--     (none in the 'scrapes' confirmation mode: their scrape confirms them);
+--   @scrape_* / @scraped_ats: the batch's scrapes (event, bookmaker, time),
+--     key order.
+-- The statement also answers with the schema's confirmation mode: a writer
+-- configured otherwise rolls back what it wrote, so that a writer started
+-- before a switch of mode never writes the wrong way.
+--
+-- NULL sentinels. pgx encodes a slice of pointers by reflection, at several
+-- times the cost of a plain slice, so NULL travels as a value no real row
+-- has, turned back into NULL here:
+--   'NaN' line or handicap value  -> NULL (validation keeps NaN out of real ones)
+--   '' handicap type with a 'NaN' home value -> NULL handicap
+--   '' history outcomes           -> no data: a disappearance that the batch
+--                                    knows no data for (real rows have outcomes)
+--   '[]' current outcomes         -> no data: keep the row's (same reason)
+--   0001-01-01 unavailable time   -> NULL (CapturedAt is validated >= 1970)
+-- The Go side of the same list: sentinels.go.
+--
+-- The order of the CTEs matters: history first, so that the current row
+-- learns how many of its changes were really new (a retried batch appends
+-- nothing and must not count again).
+WITH history_rows AS (
+    SELECT r.event_id, r.bookmaker_slug, r.market_id, NULLIF(r.line, 'NaN') AS line,
+        r.name, NULLIF(r.outcomes, '') AS outcomes, r.groups,
+        CASE WHEN r.handicap_home <> 'NaN' THEN r.handicap_type END AS handicap_type,
+        NULLIF(r.handicap_home, 'NaN') AS handicap_home, NULLIF(r.handicap_away, 'NaN') AS handicap_away,
+        r.captured_at, r.unavailable
+    FROM unnest($1::bigint[], $2::text[], $3::text[],
+        $4::float8[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::float8[], $10::float8[],
+        $11::timestamptz[], $12::bool[])
+        AS r(event_id, bookmaker_slug, market_id, line, name, outcomes, groups,
+            handicap_type, handicap_home, handicap_away, captured_at, unavailable)
+),
+history_added AS (
+    -- A disappearance without data records the market's data from its
+    -- current row. ON CONFLICT DO NOTHING: a retried batch appends nothing.
+    INSERT INTO "odds".market_odds_history (event_id, bookmaker_slug, betpawa_market_id, line,
+        betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
+        captured_at, unavailable)
+    SELECT h.event_id, h.bookmaker_slug, h.market_id, h.line,
+        CASE WHEN h.outcomes IS NULL THEN COALESCE(known.betpawa_market_name, '') ELSE h.name END,
+        COALESCE(h.outcomes::jsonb, known.outcomes, '[]'::jsonb),
+        CASE WHEN h.outcomes IS NULL THEN COALESCE(known.market_groups, '{}') ELSE h.groups::text[] END,
+        CASE WHEN h.outcomes IS NULL THEN known.handicap_type ELSE h.handicap_type END,
+        CASE WHEN h.outcomes IS NULL THEN known.handicap_home ELSE h.handicap_home END,
+        CASE WHEN h.outcomes IS NULL THEN known.handicap_away ELSE h.handicap_away END,
+        h.captured_at, h.unavailable
+    FROM history_rows h
+    LEFT JOIN LATERAL (
+        SELECT c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away
+        FROM "odds".market_odds_current c
+        WHERE h.outcomes IS NULL
+            AND c.event_id = h.event_id AND c.bookmaker_slug = h.bookmaker_slug
+            AND c.betpawa_market_id = h.market_id AND COALESCE(c.line, 0) = COALESCE(h.line, 0)
+        -- OFFSET 0 keeps the planner from flattening this into a hash join
+        -- that reads the whole current table for every batch; as it is, it
+        -- is an index probe, and only for rows without data.
+        OFFSET 0
+    ) AS known ON true
+    ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at) DO NOTHING
+    RETURNING event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0) AS line_key
+),
+new_changes AS (
+    SELECT event_id, bookmaker_slug, betpawa_market_id, line_key, count(*)::int4 AS n
+    FROM history_added
+    GROUP BY event_id, bookmaker_slug, betpawa_market_id, line_key
+),
+current_rows AS (
+    SELECT r.event_id, r.bookmaker_slug, r.market_id, NULLIF(r.line, 'NaN') AS line,
+        r.name, r.outcomes, r.groups,
+        CASE WHEN r.handicap_home <> 'NaN' THEN r.handicap_type END AS handicap_type,
+        NULLIF(r.handicap_home, 'NaN') AS handicap_home, NULLIF(r.handicap_away, 'NaN') AS handicap_away,
+        r.confirmed_at, r.updated_at, NULLIF(r.unavailable_at, '0001-01-01 00:00:00+00') AS unavailable_at, r.ord
+    FROM unnest($13::bigint[], $14::text[], $15::text[],
+        $16::float8[], $17::text[], $18::text[], $19::text[],
+        $20::text[], $21::float8[], $22::float8[],
+        $23::timestamptz[], $24::timestamptz[],
+        $25::timestamptz[])
+        WITH ORDINALITY AS r(event_id, bookmaker_slug, market_id, line, name, outcomes, groups,
+            handicap_type, handicap_home, handicap_away, confirmed_at, updated_at, unavailable_at, ord)
+),
+current_upserted AS (
+    -- The change flag cannot travel through ON CONFLICT's excluded row (it
+    -- holds only table columns), so it travels as change_count: the number
+    -- of history rows this statement appended for the market, 0 for a
+    -- confirmation (or a change already stored: a retried batch).
+    --
+    -- Rows go in key order (ORDER BY ord; Go sorted them), so concurrent
+    -- writers lock rows in one order. The WHERE is the stale guard: a write
+    -- not newer than the row changes nothing, which also makes a retried
+    -- batch a no-op. One exception: a change newer than the row's last
+    -- change lands even when a later confirmation overtook it (batches
+    -- retried out of order), or the row would keep data older than what that
+    -- confirmation confirmed. The data columns move together, only for such
+    -- a change that carries data ('[]' outcomes: a disappearance without).
+    INSERT INTO "odds".market_odds_current AS c (event_id, bookmaker_slug, betpawa_market_id, line,
+        betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
+        last_confirmed_at, last_updated_at, unavailable_at, change_count)
+    SELECT r.event_id, r.bookmaker_slug, r.market_id, r.line, r.name, r.outcomes::jsonb, r.groups::text[],
+        r.handicap_type, r.handicap_home, r.handicap_away, r.confirmed_at, r.updated_at, r.unavailable_at,
+        COALESCE(n.n, 0)
+    FROM current_rows r
+    LEFT JOIN new_changes n ON n.event_id = r.event_id AND n.bookmaker_slug = r.bookmaker_slug
+        AND n.betpawa_market_id = r.market_id AND n.line_key = COALESCE(r.line, 0)
+    ORDER BY r.ord
+    ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)) DO UPDATE SET
+        (line, betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away) = (
+            SELECT CASE WHEN d.moves THEN excluded.line ELSE c.line END,
+                CASE WHEN d.moves THEN excluded.betpawa_market_name ELSE c.betpawa_market_name END,
+                CASE WHEN d.moves THEN excluded.outcomes ELSE c.outcomes END,
+                CASE WHEN d.moves THEN excluded.market_groups ELSE c.market_groups END,
+                CASE WHEN d.moves THEN excluded.handicap_type ELSE c.handicap_type END,
+                CASE WHEN d.moves THEN excluded.handicap_home ELSE c.handicap_home END,
+                CASE WHEN d.moves THEN excluded.handicap_away ELSE c.handicap_away END
+            FROM (SELECT excluded.change_count > 0 AND excluded.outcomes <> '[]'::jsonb
+                AND excluded.last_updated_at >= c.last_updated_at AS moves) AS d),
+        last_updated_at = CASE WHEN excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at
+            THEN excluded.last_updated_at ELSE c.last_updated_at END,
+        -- The newest observation decides availability.
+        unavailable_at = CASE WHEN excluded.last_confirmed_at <= c.last_confirmed_at THEN c.unavailable_at
+            WHEN excluded.unavailable_at IS NULL THEN NULL
+            ELSE COALESCE(c.unavailable_at, excluded.unavailable_at) END,
+        change_count = c.change_count + excluded.change_count,
+        last_confirmed_at = GREATEST(c.last_confirmed_at, excluded.last_confirmed_at)
+    WHERE c.last_confirmed_at < excluded.last_confirmed_at
+        OR (excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at)
+    RETURNING 1
+),
+scrape_rows AS (
+    SELECT r.event_id, r.bookmaker_slug, r.scraped_at, r.ord
+    FROM unnest($26::bigint[], $27::text[], $28::timestamptz[])
+        WITH ORDINALITY AS r(event_id, bookmaker_slug, scraped_at, ord)
+),
+scrapes_logged AS (
+    -- ON CONFLICT DO NOTHING: a retried batch, or another batch of the same
+    -- scrape, records it once.
+    INSERT INTO "odds".market_scrape_log (event_id, bookmaker_slug, scraped_at)
+    SELECT event_id, bookmaker_slug, scraped_at FROM scrape_rows ORDER BY ord
+    ON CONFLICT (event_id, bookmaker_slug, scraped_at) DO NOTHING
+    RETURNING 1
+),
+scrapes_newest AS (
+    -- The newest scrape per event and bookmaker; never backwards. Rows go in
+    -- key order, like the markets.
+    INSERT INTO "odds".market_scrapes AS s (event_id, bookmaker_slug, last_scraped_at)
+    SELECT event_id, bookmaker_slug, max(scraped_at) FROM scrape_rows
+    GROUP BY event_id, bookmaker_slug ORDER BY event_id, bookmaker_slug
+    ON CONFLICT (event_id, bookmaker_slug) DO UPDATE SET last_scraped_at = excluded.last_scraped_at
+    WHERE s.last_scraped_at < excluded.last_scraped_at
+),
+confirmations AS MATERIALIZED (
+    SELECT * FROM unnest($29::bigint[], $30::text[], $31::text[],
+        $32::float8[], $33::timestamptz[], $34::timestamptz[])
+        WITH ORDINALITY AS f(event_id, bookmaker_slug, market_id, line_key, confirmed_at, unavailable_at, ord)
+),
+confirmed AS (
+    -- Markets without a change: a plain UPDATE of two columns, which parses
+    -- no JSON and takes no extra lock. Key order, like the upsert.
+    UPDATE "odds".market_odds_current AS c SET
+        last_confirmed_at = f.confirmed_at,
+        unavailable_at = CASE WHEN f.unavailable_at = '0001-01-01 00:00:00+00' THEN NULL
+            ELSE COALESCE(c.unavailable_at, f.unavailable_at) END
+    FROM confirmations f
+    WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug AND c.betpawa_market_id = f.market_id
+        AND COALESCE(c.line, 0) = f.line_key AND c.last_confirmed_at < f.confirmed_at
+    RETURNING f.ord
+)
+SELECT
+    (SELECT count(*) FROM current_upserted) AS upserted,
+    (SELECT count(*) FROM scrapes_logged) AS scrapes_logged,
+    (SELECT confirm_mode FROM "odds".oddsledger_settings) AS schema_confirm_mode,
+    (SELECT count(*) FROM history_added) AS history_added,
+    (SELECT count(*) FROM confirmed) AS confirmed,
+    -- Confirmations whose market has no row at all (a classifier that knew
+    -- it from elsewhere): the caller writes them in full.
+    ARRAY(SELECT f.ord FROM confirmations f
+        WHERE NOT EXISTS (SELECT FROM confirmed WHERE confirmed.ord = f.ord)
+            AND NOT EXISTS (SELECT FROM "odds".market_odds_current c
+                WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug
+                    AND c.betpawa_market_id = f.market_id AND COALESCE(c.line, 0) = f.line_key)) AS missing
+-- parameters:
+--   $1 @history_event_ids
+--   $2 @history_bookmakers
+--   $3 @history_market_ids
+--   $4 @history_lines
+--   $5 @history_names
+--   $6 @history_outcomes
+--   $7 @history_groups
+--   $8 @history_handicap_types
+--   $9 @history_handicap_homes
+--   $10 @history_handicap_aways
+--   $11 @history_captured_ats
+--   $12 @history_unavailables
+--   $13 @current_event_ids
+--   $14 @current_bookmakers
+--   $15 @current_market_ids
+--   $16 @current_lines
+--   $17 @current_names
+--   $18 @current_outcomes
+--   $19 @current_groups
+--   $20 @current_handicap_types
+--   $21 @current_handicap_homes
+--   $22 @current_handicap_aways
+--   $23 @current_confirmed_ats
+--   $24 @current_updated_ats
+--   $25 @current_unavailable_ats
+--   $26 @scrape_event_ids
+--   $27 @scrape_bookmakers
+--   $28 @scraped_ats
+--   $29 @confirm_event_ids
+--   $30 @confirm_bookmakers
+--   $31 @confirm_market_ids
+--   $32 @confirm_line_keys
+--   $33 @confirm_confirmed_ats
+--   $34 @confirm_unavailable_ats
