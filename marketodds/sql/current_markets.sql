@@ -1,7 +1,8 @@
--- The current rows of one event, every bookmaker, in key order.
+-- The current rows of one event, every bookmaker, in key order, as the
+-- per-market confirmation mode would have stored them (market_odds_live).
 SELECT event_id, bookmaker_slug, betpawa_market_id, line, betpawa_market_name, outcomes,
     market_groups, handicap_type, handicap_home, handicap_away,
     last_confirmed_at, last_updated_at, unavailable_at, change_count
-FROM /* TEMPLATE: schema */market_odds_current
+FROM /* TEMPLATE: schema */market_odds_live
 WHERE event_id = @event_id
 ORDER BY event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0)

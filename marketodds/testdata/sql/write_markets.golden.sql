@@ -101,6 +101,11 @@ current_upserted AS (
     -- retried out of order), or the row would keep data older than what that
     -- confirmation confirmed. The data columns move together, only for such
     -- a change that carries data ('[]' outcomes: a disappearance without).
+    -- A row that no change has reached (change_count 0: it was made from a
+    -- confirmation that arrived before the market's first change) takes
+    -- any change: its last_updated_at was the confirmation's time, not a
+    -- change's, and the confirmation-per-scrape mode, which never writes
+    -- that confirmation, ends with the change's.
     INSERT INTO "odds".market_odds_current AS c (event_id, bookmaker_slug, betpawa_market_id, line,
         betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away,
         last_confirmed_at, last_updated_at, unavailable_at, change_count)
@@ -121,8 +126,9 @@ current_upserted AS (
                 CASE WHEN d.moves THEN excluded.handicap_home ELSE c.handicap_home END,
                 CASE WHEN d.moves THEN excluded.handicap_away ELSE c.handicap_away END
             FROM (SELECT excluded.change_count > 0 AND excluded.outcomes <> '[]'::jsonb
-                AND excluded.last_updated_at >= c.last_updated_at AS moves) AS d),
-        last_updated_at = CASE WHEN excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at
+                AND (excluded.last_updated_at >= c.last_updated_at OR c.change_count = 0) AS moves) AS d),
+        last_updated_at = CASE WHEN excluded.change_count > 0
+                AND (excluded.last_updated_at > c.last_updated_at OR c.change_count = 0)
             THEN excluded.last_updated_at ELSE c.last_updated_at END,
         -- The newest observation decides availability.
         unavailable_at = CASE WHEN excluded.last_confirmed_at <= c.last_confirmed_at THEN c.unavailable_at
@@ -131,7 +137,7 @@ current_upserted AS (
         change_count = c.change_count + excluded.change_count,
         last_confirmed_at = GREATEST(c.last_confirmed_at, excluded.last_confirmed_at)
     WHERE c.last_confirmed_at < excluded.last_confirmed_at
-        OR (excluded.change_count > 0 AND excluded.last_updated_at > c.last_updated_at)
+        OR (excluded.change_count > 0 AND (excluded.last_updated_at > c.last_updated_at OR c.change_count = 0))
     RETURNING 1
 ),
 scrape_rows AS (
