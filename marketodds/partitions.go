@@ -179,6 +179,7 @@ func (s *Store) createPartitions(ctx context.Context, needs []partitionNeed) err
 		}
 		return err
 	}
+	s.stats.partitionsCreated.Add(int64(len(created)))
 	for _, p := range created {
 		s.logger.InfoContext(ctx, "oddsledger: partition created", "schema", s.cfg.Schema, "partition", p.Name)
 	}
@@ -279,6 +280,7 @@ func (s *Store) DropPartitionsBefore(ctx context.Context, t time.Time) ([]string
 	if err != nil {
 		return nil, fmt.Errorf("marketodds: drop partitions before %s: %w", t.Format(time.RFC3339), err)
 	}
+	s.stats.partitionsDropped.Add(int64(len(dropped)))
 	for _, name := range dropped {
 		s.logger.InfoContext(ctx, "oddsledger: partition dropped", "schema", s.cfg.Schema, "partition", name)
 	}

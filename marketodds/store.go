@@ -55,6 +55,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock, for tests. Defaults to time.Now.
 	Now func() time.Time
+	// OnBatch, when set, is called after every write call (both forms),
+	// with the batch, its Result, the time it took and its error, from the
+	// goroutine that made the call: for histograms and tracing (see
+	// BatchEvent). It must be quick and must not write through the store.
+	// Defaults to nil.
+	OnBatch func(BatchEvent)
 }
 
 // WithDefaults returns a copy of the config with the defaults filled in.
@@ -108,6 +114,8 @@ type Store struct {
 	partitions map[string][]Partition
 	// settingsChecked: the Config was found to agree with the schema.
 	settingsChecked bool
+
+	stats storeStats
 }
 
 // NewStore returns a store that works through db. It does not touch the

@@ -82,24 +82,38 @@ func (s *Store) WriteMarketBatchTx(ctx context.Context, tx pgx.Tx, b Batch) (Res
 func (s *Store) writeBatch(ctx context.Context, db DB, b Batch) (Result, error) {
 	start := time.Now()
 	p := s.prepare(&b)
-	if len(p.units) == 0 { // nothing valid: nothing to send
-		res := p.result(start, nil)
+	w, err := s.writePrepared(ctx, db, p)
+	if err != nil {
+		err = s.wrap(&b, err)
+	}
+	res := p.result(start, w)
+	s.stats.record(&b, res, err)
+	if err == nil {
 		s.logResult(ctx, &b, res)
-		return res, nil
+	}
+	if s.cfg.OnBatch != nil {
+		s.cfg.OnBatch(BatchEvent{Batch: &b, Result: res, Duration: res.Elapsed, Err: err})
+	}
+	return res, err
+}
+
+// writePrepared writes what is valid of the batch; nil written and an error
+// when nothing was.
+func (s *Store) writePrepared(ctx context.Context, db DB, p *prepared) (*written, error) {
+	if len(p.units) == 0 { // nothing valid: nothing to send
+		return &written{}, nil
 	}
 	if err := s.agreeWithSchema(ctx); err != nil {
-		return p.result(start, nil), s.wrap(&b, err)
+		return nil, err
 	}
 	needs := p.partitionNeeds()
 	for attempt := 1; ; attempt++ {
 		if err := s.ensurePartitions(ctx, needs); err != nil {
-			return p.result(start, nil), s.wrap(&b, err)
+			return nil, err
 		}
 		w, err := s.writeOnce(ctx, db, p)
 		if err == nil {
-			res := p.result(start, w)
-			s.logResult(ctx, &b, res)
-			return res, nil
+			return w, nil
 		}
 		if attempt == 1 && classify(err) == classNoPartition {
 			// A partition the store knew of is gone (dropped behind its
@@ -110,7 +124,7 @@ func (s *Store) writeBatch(ctx context.Context, db DB, b Batch) (Result, error) 
 		if classify(err) == classNoPartition {
 			err = fmt.Errorf("%w: %w", ErrNoPartition, err)
 		}
-		return p.result(start, nil), s.wrap(&b, err)
+		return nil, err
 	}
 }
 
