@@ -175,7 +175,7 @@ func (c *Classifier) compareAndUpdate(sh *shard, b *book, markets []marketodds.M
 	next := 0 // the guess
 	for i := len(markets) - 1; i >= 0; i-- {
 		m := &markets[i]
-		line := keyLine(m.Line)
+		line := marketodds.LineKey(m.Line)
 		idx, found := next, false
 		if next < len(b.entries) {
 			e := &b.entries[next]
@@ -246,15 +246,6 @@ func within(ref, cur []float64, tol float64) bool {
 	return true
 }
 
-// keyLine is the line of a market's key: nil and -0 are 0, as in
-// marketodds.Market.Key and the COALESCE(line, 0) of the unique index.
-func keyLine(l *float64) float64 {
-	if l == nil || *l == 0 {
-		return 0
-	}
-	return *l
-}
-
 // Forget makes the classifier report the next state of each key as changed:
 // call it with the keys of a batch whose write failed, so that the changes
 // it carried are sent again by the next scrape instead of being lost (the
@@ -266,11 +257,9 @@ func keyLine(l *float64) float64 {
 // does not know are ignored. Forgetting the key of an unchanged write is
 // harmless: it costs one history row that repeats the current data.
 func (c *Classifier) Forget(keys ...marketodds.Key) {
-	for _, k := range keys {
-		line := k.Line
-		if line == 0 {
-			line = 0 // -0
-		}
+	for i := range keys {
+		k := &keys[i]
+		line := marketodds.LineKey(&k.Line) // -0 becomes 0 in a key built by hand
 		h := fingerprint.Key(k.MarketID, line)
 		sh := c.shard(k.EventID)
 		sh.mu.Lock()
@@ -315,7 +304,7 @@ func (c *Classifier) Len() int {
 // at least as new as what the database holds.
 func (c *Classifier) warmMarket(m *marketodds.Market, unavailable bool) bool {
 	fp := c.fingerprint(m)
-	line := keyLine(m.Line)
+	line := marketodds.LineKey(m.Line)
 	h := fingerprint.Key(m.MarketID, line)
 	sh := c.shard(m.EventID)
 	sh.mu.Lock()

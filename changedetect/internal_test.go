@@ -106,7 +106,8 @@ func TestInputNotRetained(t *testing.T) {
 func TestNaNLine(t *testing.T) {
 	c := New(nil)
 	m := testMarket("nan", 2)
-	m.Line = new(math.NaN())
+	nan := math.NaN()
+	m.Line = &nan
 	for i := range 3 {
 		ws := c.Classify(1, "bk", []marketodds.Market{m}, time.Now())
 		if len(ws) != 1 || ws[0].Changed != (i == 0) {
@@ -127,7 +128,8 @@ func TestTableGrowth(t *testing.T) {
 		for i := range 1000 {
 			m := testMarket(fmt.Sprint("m", i%300), 1.5+float64(i)/100)
 			m.EventID, m.Bookmaker = 9, "bk"
-			m.Line = new(float64(i / 300))
+			line := float64(i / 300)
+			m.Line = &line
 			if i == 0 {
 				m.Line = nil // the key of line 0, with a nil line
 			}

@@ -128,7 +128,7 @@ func (p *writeMarketsParams) addConfirm(run keyRun, newest *Write, unavailableAt
 	p.ConfirmEventIDs = append(p.ConfirmEventIDs, newest.EventID)
 	p.ConfirmBookmakers = append(p.ConfirmBookmakers, newest.Bookmaker)
 	p.ConfirmMarketIDs = append(p.ConfirmMarketIDs, newest.MarketID)
-	p.ConfirmLineKeys = append(p.ConfirmLineKeys, keyLine(newest.Line))
+	p.ConfirmLineKeys = append(p.ConfirmLineKeys, LineKey(newest.Line))
 	p.ConfirmConfirmedAts = append(p.ConfirmConfirmedAts, newest.CapturedAt)
 	p.ConfirmUnavailableAts = append(p.ConfirmUnavailableAts, timeOrNull(unavailableAt))
 }

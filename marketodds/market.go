@@ -69,9 +69,6 @@ func LineKey(line *float64) float64 {
 	return *line
 }
 
-// keyLine is LineKey under its former name, for the call in columns.go.
-func keyLine(l *float64) float64 { return LineKey(l) }
-
 // Less orders keys the way the write path applies them: event, bookmaker,
 // market, line. Applying rows in one global order keeps concurrent writers
 // from deadlocking each other.

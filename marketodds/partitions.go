@@ -142,12 +142,8 @@ func (s *Store) forgetPartitions() {
 func (s *Store) createPartitions(ctx context.Context, needs []partitionNeed) error {
 	var created []Partition
 	err := inTx(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, s.parts.lock.sql, args(schemaParams{Schema: s.cfg.Schema})...); err != nil {
-			return err
-		}
-		// Listed after taking the lock: another process may have just created
-		// what we came for.
-		parts, err := s.listPartitions(ctx, tx)
+		// Another process may have just created what we came for.
+		parts, err := s.lockAndListPartitions(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -222,6 +218,16 @@ func (s *Store) Partitions(ctx context.Context) ([]Partition, error) {
 	return parts, nil
 }
 
+// lockAndListPartitions takes the schema's partition lock in tx, then lists
+// the partitions: what it lists stays true until tx ends, as far as stores
+// (which all take the lock) go.
+func (s *Store) lockAndListPartitions(ctx context.Context, tx pgx.Tx) ([]Partition, error) {
+	if _, err := tx.Exec(ctx, s.parts.lock.sql, args(schemaParams{Schema: s.cfg.Schema})...); err != nil {
+		return nil, err
+	}
+	return s.listPartitions(ctx, tx)
+}
+
 // listPartitions reads the partitions from the catalog in a transaction (a
 // savepoint when db is one) that it always rolls back: its SET LOCAL must not
 // outlive it, not even in the caller's transaction.
@@ -258,10 +264,7 @@ func (s *Store) DropPartitionsBefore(ctx context.Context, t time.Time) ([]string
 	var dropped []string
 	err := inTx(ctx, s.db, func(tx pgx.Tx) error {
 		dropped = dropped[:0]
-		if _, err := tx.Exec(ctx, s.parts.lock.sql, args(schemaParams{Schema: s.cfg.Schema})...); err != nil {
-			return err
-		}
-		parts, err := s.listPartitions(ctx, tx)
+		parts, err := s.lockAndListPartitions(ctx, tx)
 		if err != nil {
 			return err
 		}

@@ -74,6 +74,61 @@ func (c *callLog) get() []int {
 	return slices.Clone(c.ids)
 }
 
+// testBundle is a queue under test, with what the tests look at.
+type testBundle struct {
+	t     testing.TB
+	q     *Queue
+	drops *dropLog // what OnDrop got, unless the test set its own OnDrop
+}
+
+// setup returns a queue configured by cfg (nil: all defaults), whose OnDrop
+// records into bundle.drops and whose Logger discards, unless cfg sets them.
+// It registers no handler and does not start the queue. Inside a
+// synctest.Test bubble, pass the bubble's t.
+func setup(t testing.TB, cfg *Config) *testBundle {
+	t.Helper()
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	bundle := &testBundle{t: t, drops: newDropLog(t)}
+	if c.OnDrop == nil {
+		c.OnDrop = bundle.drops.onDrop
+	}
+	if c.Logger == nil {
+		c.Logger = discard
+	}
+	bundle.q = New(&c)
+	return bundle
+}
+
+// start starts the queue with the test's context.
+func (b *testBundle) start() {
+	b.t.Helper()
+	if err := b.q.Start(b.t.Context()); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// enqueue enqueues the batches, in order, and fails the test if Enqueue
+// refuses one.
+func (b *testBundle) enqueue(batches ...any) {
+	b.t.Helper()
+	for _, batch := range batches {
+		if err := b.q.Enqueue(b.t.Context(), batch); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+// close closes the queue, and fails the test unless Close returns nil.
+func (b *testBundle) close() {
+	b.t.Helper()
+	if err := b.q.Close(b.t.Context()); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 // requireSettled checks the queue's loss-free invariant, for a queue that has
 // been closed.
 func requireSettled(t testing.TB, q *Queue) Stats {

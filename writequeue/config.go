@@ -72,7 +72,10 @@ type Config struct {
 
 	// Logger receives retries (at Warn) and drops (at Error).
 	//
-	// Defaults to slog.Default().
+	// Defaults to slog.Default(), where marketodds.Config.Logger defaults to
+	// discarding: every failure the store logs is returned to its caller as
+	// well, while a batch dropped by the queue reaches the host only through
+	// OnDrop, which is optional. A lost write must not go unseen by default.
 	Logger *slog.Logger
 }
 

@@ -48,13 +48,24 @@ type PanicError struct {
 	// Value is what the handler passed to panic.
 	Value any
 
+	// Where is the function, file and line that panicked, as in
+	// "main.writeOdds (host.go:42)": the innermost frame outside the
+	// runtime. Empty if it could not be found.
+	Where string
+
 	// Stack is the handler goroutine's stack at the panic, as formatted by
-	// runtime/debug.Stack.
+	// runtime/debug.Stack. Error leaves it out, so that the message stays one
+	// short line wherever errors are logged or wrapped; the queue logs it,
+	// as the attribute "stack", with the drop.
 	Stack []byte
 }
 
+// Error returns one line: the panic value and where it was raised.
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("writequeue: handler panicked: %v\n\n%s", e.Value, e.Stack)
+	if e.Where == "" {
+		return fmt.Sprintf("writequeue: handler panicked: %v", e.Value)
+	}
+	return fmt.Sprintf("writequeue: handler panicked at %s: %v", e.Where, e.Value)
 }
 
 // Unwrap returns the panic value if it is an error, so that a handler that

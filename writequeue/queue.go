@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,7 +91,10 @@ type Stats struct {
 //
 // New panics if cfg is invalid (a negative field, or MaxBackoff less than
 // BaseBackoff): like a negative size given to make, that is a programming
-// error, not a condition to handle at run time.
+// error, not a condition to handle at run time. changedetect.New does the
+// same. marketodds.NewStore returns an error instead: it checks a database
+// handle and values of the deployment (a schema name, partition spans) that
+// often come from outside the program.
 func New(cfg *Config) *Queue {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
@@ -384,7 +390,7 @@ func (q *Queue) process(ctx context.Context, it item) {
 			slog.Duration("backoff", wait),
 			slog.Any("err", err),
 		)
-		if !sleep(done, wait) {
+		if !sleepCtx(ctx, wait) {
 			q.drop(ctx, it.batch, &DropError{Attempts: attempt, Err: stoppedError(ctx, lastErr)})
 			return
 		}
@@ -396,20 +402,50 @@ func (q *Queue) process(ctx context.Context, it item) {
 func (q *Queue) attempt(ctx context.Context, it item) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = Permanent(&PanicError{Value: r, Stack: debug.Stack()})
+			err = Permanent(&PanicError{Value: r, Where: panicSite(), Stack: debug.Stack()})
 		}
 	}()
 	return it.handler(ctx, it.batch)
 }
 
+// panicSite returns where the panic being recovered was raised, as
+// PanicError.Where: the first frame below the runtime's panic machinery that
+// is not in the runtime (a nil map write panics in runtime.mapassign, called
+// from the handler). It must be called by the deferred function that
+// recovers.
+func panicSite() string {
+	var pcs [32]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	panicking := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			panicking = true
+		case panicking && !strings.HasPrefix(f.Function, "runtime."):
+			// Function is the full import path: keep its last element.
+			fn := f.Function[strings.LastIndexByte(f.Function, '/')+1:]
+			return fmt.Sprintf("%s (%s:%d)", fn, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
+}
+
 // drop counts, logs and reports a batch the queue gives up on.
 func (q *Queue) drop(ctx context.Context, batch any, err *DropError) {
 	q.dropped.Add(1)
-	q.cfg.Logger.LogAttrs(ctx, slog.LevelError, "writequeue: batch dropped",
+	attrs := []slog.Attr{
 		slog.String("batch_type", fmt.Sprintf("%T", batch)),
 		slog.Int("attempts", err.Attempts),
 		slog.Any("err", err.Err),
-	)
+	}
+	var pe *PanicError
+	if errors.As(err.Err, &pe) {
+		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
+	}
+	q.cfg.Logger.LogAttrs(ctx, slog.LevelError, "writequeue: batch dropped", attrs...)
 	if q.cfg.OnDrop == nil {
 		return
 	}
@@ -455,14 +491,14 @@ func backoffCeil(attempt int, base, maxWait time.Duration) time.Duration {
 	return min(base<<shift, maxWait)
 }
 
-// sleep waits for d, and reports false if done was closed first.
-func sleep(done <-chan struct{}, d time.Duration) bool {
+// sleepCtx sleeps for d and reports whether ctx is still alive.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-done:
+	case <-ctx.Done():
 		return false
 	}
 }

@@ -19,7 +19,7 @@ import (
 
 func TestHandleSafely(t *testing.T) {
 	t.Parallel()
-	q := New(&Config{Logger: discard})
+	q := setup(t, nil).q
 	noop := func(context.Context, *batchA) error { return nil }
 
 	if err := HandleSafely(q, noop); err != nil {
@@ -45,7 +45,7 @@ func TestHandleSafely(t *testing.T) {
 
 func TestHandlePanicsOnDuplicate(t *testing.T) {
 	t.Parallel()
-	q := New(&Config{Logger: discard})
+	q := setup(t, nil).q
 	Handle(q, func(context.Context, *batchA) error { return nil })
 	defer func() {
 		err, _ := recover().(error)
@@ -59,7 +59,8 @@ func TestHandlePanicsOnDuplicate(t *testing.T) {
 
 func TestEnqueueNoHandler(t *testing.T) {
 	t.Parallel()
-	q := New(&Config{Logger: discard})
+	bundle := setup(t, nil)
+	q := bundle.q
 	Handle(q, func(context.Context, *batchA) error { return nil })
 
 	for _, batch := range []any{batchA{}, &batchB{}, nil, 42} {
@@ -76,20 +77,16 @@ func TestEnqueueNoHandler(t *testing.T) {
 	if s := q.Stats(); s != (Stats{}) {
 		t.Errorf("Stats = %+v, want nothing queued", s)
 	}
-	if err := q.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bundle.close()
 }
 
 func TestRoutesByType(t *testing.T) {
 	t.Parallel()
 	var gotA, gotB callLog
-	q := New(&Config{Workers: 3, Buffer: 8, Logger: discard})
-	Handle(q, func(_ context.Context, b *batchA) error { gotA.add(b.id); return nil })
-	Handle(q, func(_ context.Context, b *batchB) error { gotB.add(b.id); return nil })
-	if err := q.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bundle := setup(t, &Config{Workers: 3, Buffer: 8})
+	Handle(bundle.q, func(_ context.Context, b *batchA) error { gotA.add(b.id); return nil })
+	Handle(bundle.q, func(_ context.Context, b *batchB) error { gotB.add(b.id); return nil })
+	bundle.start()
 
 	var wantA, wantB []int
 	for i := range 100 {
@@ -100,13 +97,9 @@ func TestRoutesByType(t *testing.T) {
 		} else {
 			wantA = append(wantA, i)
 		}
-		if err := q.Enqueue(t.Context(), batch); err != nil {
-			t.Fatal(err)
-		}
+		bundle.enqueue(batch)
 	}
-	if err := q.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bundle.close()
 
 	for _, c := range []struct {
 		name      string
@@ -117,7 +110,7 @@ func TestRoutesByType(t *testing.T) {
 			t.Errorf("handler for %s got (-want +got):\n%s", c.name, diff)
 		}
 	}
-	if s := requireSettled(t, q); s.Succeeded != 100 {
+	if s := requireSettled(t, bundle.q); s.Succeeded != 100 {
 		t.Errorf("Stats = %+v, want 100 succeeded", s)
 	}
 }
@@ -125,20 +118,14 @@ func TestRoutesByType(t *testing.T) {
 func TestHandleAfterStart(t *testing.T) {
 	t.Parallel()
 	var got callLog
-	q := New(&Config{Logger: discard})
-	if err := q.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Enqueue(t.Context(), &batchB{id: 1}); !errors.Is(err, ErrNoHandler) {
+	bundle := setup(t, nil)
+	bundle.start()
+	if err := bundle.q.Enqueue(t.Context(), &batchB{id: 1}); !errors.Is(err, ErrNoHandler) {
 		t.Fatalf("Enqueue before Handle = %v, want ErrNoHandler", err)
 	}
-	Handle(q, func(_ context.Context, b *batchB) error { got.add(b.id); return nil })
-	if err := q.Enqueue(t.Context(), &batchB{id: 2}); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	Handle(bundle.q, func(_ context.Context, b *batchB) error { got.add(b.id); return nil })
+	bundle.enqueue(&batchB{id: 2})
+	bundle.close()
 	if diff := cmp.Diff([]int{2}, got.get()); diff != "" {
 		t.Errorf("handled (-want +got):\n%s", diff)
 	}
@@ -148,59 +135,38 @@ func TestEnqueueBeforeStart(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var got callLog
-		q := New(&Config{Workers: 1, Logger: discard})
-		Handle(q, func(_ context.Context, b *batchA) error { got.add(b.id); return nil })
-		for i := range 3 {
-			if err := q.Enqueue(t.Context(), &batchA{id: i}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		bundle := setup(t, &Config{Workers: 1})
+		Handle(bundle.q, func(_ context.Context, b *batchA) error { got.add(b.id); return nil })
+		bundle.enqueue(&batchA{id: 0}, &batchA{id: 1}, &batchA{id: 2})
 		synctest.Wait()
-		if s := q.Stats(); s.Queued != 3 || len(got.get()) != 0 {
+		if s := bundle.q.Stats(); s.Queued != 3 || len(got.get()) != 0 {
 			t.Fatalf("before Start: Stats = %+v, handled %v; want 3 queued, none handled", s, got.get())
 		}
 
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Close(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.start()
+		bundle.close()
 		if diff := cmp.Diff([]int{0, 1, 2}, got.get()); diff != "" {
 			t.Errorf("handled (-want +got):\n%s", diff)
 		}
-		requireSettled(t, q)
+		requireSettled(t, bundle.q)
 	})
 }
 
 func TestTransientErrorRetried(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		drops := newDropLog(t)
 		var attempts []time.Time
-		q := New(&Config{
-			MaxAttempts: 5,
-			BaseBackoff: time.Second,
-			MaxBackoff:  4 * time.Second,
-			OnDrop:      drops.onDrop,
-			Logger:      discard,
-		})
-		Handle(q, func(context.Context, *batchA) error {
+		bundle := setup(t, &Config{MaxAttempts: 5, BaseBackoff: time.Second, MaxBackoff: 4 * time.Second})
+		Handle(bundle.q, func(context.Context, *batchA) error {
 			attempts = append(attempts, time.Now())
 			if len(attempts) < 4 {
 				return fmt.Errorf("writing: %w", errTransient)
 			}
 			return nil
 		})
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Enqueue(t.Context(), &batchA{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Close(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.start()
+		bundle.enqueue(&batchA{})
+		bundle.close()
 
 		if len(attempts) != 4 {
 			t.Fatalf("%d attempts, want 4", len(attempts))
@@ -211,10 +177,10 @@ func TestTransientErrorRetried(t *testing.T) {
 				t.Errorf("wait before retry %d = %v, want within [0, %v]", i+1, gap, ceil)
 			}
 		}
-		if s := requireSettled(t, q); s.Succeeded != 1 || s.Retries != 3 || s.Dropped != 0 {
+		if s := requireSettled(t, bundle.q); s.Succeeded != 1 || s.Retries != 3 || s.Dropped != 0 {
 			t.Errorf("Stats = %+v, want 1 succeeded after 3 retries", s)
 		}
-		if d := drops.get(); len(d) != 0 {
+		if d := bundle.drops.get(); len(d) != 0 {
 			t.Errorf("OnDrop called %d times, want 0", len(d))
 		}
 	})
@@ -223,35 +189,28 @@ func TestTransientErrorRetried(t *testing.T) {
 func TestRetriesExhausted(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		drops := newDropLog(t)
 		var attempts atomic.Int32
-		q := New(&Config{MaxAttempts: 3, OnDrop: drops.onDrop, Logger: discard})
-		Handle(q, func(context.Context, *batchA) error {
+		bundle := setup(t, &Config{MaxAttempts: 3})
+		Handle(bundle.q, func(context.Context, *batchA) error {
 			attempts.Add(1)
 			return fmt.Errorf("writing: %w", errTransient)
 		})
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.start()
 		batch := &batchA{id: 7}
-		if err := q.Enqueue(t.Context(), batch); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Close(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.enqueue(batch)
+		bundle.close()
 
 		if n := attempts.Load(); n != 3 {
 			t.Errorf("%d attempts, want 3", n)
 		}
-		d := drops.get()
+		d := bundle.drops.get()
 		if len(d) != 1 {
 			t.Fatalf("OnDrop called %d times, want 1", len(d))
 		}
 		if d[0].batch != batch || d[0].err.Attempts != 3 || !errors.Is(d[0].err, errTransient) || errors.Is(d[0].err, ErrClosed) {
 			t.Errorf("OnDrop(%v, %v), want the batch, 3 attempts and errTransient", d[0].batch, d[0].err)
 		}
-		if s := requireSettled(t, q); s.Dropped != 1 || s.Retries != 2 {
+		if s := requireSettled(t, bundle.q); s.Dropped != 1 || s.Retries != 2 {
 			t.Errorf("Stats = %+v, want 1 dropped after 2 retries", s)
 		}
 	})
@@ -272,31 +231,24 @@ func TestPermanentErrorNotRetried(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			drops := newDropLog(t)
 			var attempts atomic.Int32
-			q := New(&Config{MaxAttempts: 5, Retryable: tt.retryable, OnDrop: drops.onDrop, Logger: discard})
-			Handle(q, func(context.Context, *batchA) error { attempts.Add(1); return tt.err })
-			if err := q.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			if err := q.Enqueue(t.Context(), &batchA{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := q.Close(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			bundle := setup(t, &Config{MaxAttempts: 5, Retryable: tt.retryable})
+			Handle(bundle.q, func(context.Context, *batchA) error { attempts.Add(1); return tt.err })
+			bundle.start()
+			bundle.enqueue(&batchA{})
+			bundle.close()
 
 			if n := attempts.Load(); n != 1 {
 				t.Errorf("%d attempts, want 1", n)
 			}
-			d := drops.get()
+			d := bundle.drops.get()
 			if len(d) != 1 {
 				t.Fatalf("OnDrop called %d times, want 1", len(d))
 			}
 			if d[0].err.Attempts != 1 || !errors.Is(d[0].err, errBad) {
 				t.Errorf("OnDrop error %v, want 1 attempt and errBad", d[0].err)
 			}
-			if s := requireSettled(t, q); s.Dropped != 1 || s.Retries != 0 {
+			if s := requireSettled(t, bundle.q); s.Dropped != 1 || s.Retries != 0 {
 				t.Errorf("Stats = %+v, want 1 dropped, no retries", s)
 			}
 		})
@@ -306,10 +258,10 @@ func TestPermanentErrorNotRetried(t *testing.T) {
 func TestHandlerPanicRecovered(t *testing.T) {
 	t.Parallel()
 	errInPanic := errors.New("panicked with an error")
-	drops := newDropLog(t)
+	var logs bytes.Buffer
 	var handled callLog
-	q := New(&Config{Workers: 1, MaxAttempts: 5, OnDrop: drops.onDrop, Logger: discard})
-	Handle(q, func(_ context.Context, b *batchA) error {
+	bundle := setup(t, &Config{Workers: 1, MaxAttempts: 5, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	Handle(bundle.q, func(_ context.Context, b *batchA) error {
 		switch b.id {
 		case 1:
 			panic("boom")
@@ -319,23 +271,17 @@ func TestHandlerPanicRecovered(t *testing.T) {
 		handled.add(b.id)
 		return nil
 	})
-	if err := q.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bundle.start()
 	for id := range 4 {
-		if err := q.Enqueue(t.Context(), &batchA{id: id}); err != nil {
-			t.Fatal(err)
-		}
+		bundle.enqueue(&batchA{id: id})
 	}
-	if err := q.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bundle.close()
 
 	// The only worker survived both panics.
 	if diff := cmp.Diff([]int{0, 3}, handled.get()); diff != "" {
 		t.Errorf("handled (-want +got):\n%s", diff)
 	}
-	d := drops.get()
+	d := bundle.drops.get()
 	if len(d) != 2 {
 		t.Fatalf("OnDrop called %d times, want 2", len(d))
 	}
@@ -348,14 +294,24 @@ func TestHandlerPanicRecovered(t *testing.T) {
 		if !IsPermanent(d[i].err) || d[i].err.Attempts != 1 {
 			t.Errorf("drop %d: permanent %v after %d attempts, want permanent after 1", i, IsPermanent(d[i].err), d[i].err.Attempts)
 		}
-		if !strings.Contains(pe.Error(), "TestHandlerPanicRecovered") {
-			t.Errorf("drop %d: error does not show the stack of the panic:\n%s", i, pe.Error())
+		// The message is one line, value and place; the stack is in its field.
+		msg := pe.Error()
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, fmt.Sprint(want)) ||
+			!strings.Contains(msg, "TestHandlerPanicRecovered.func") || !strings.Contains(msg, "queue_test.go:") {
+			t.Errorf("drop %d: Error() = %q, want one line with the value and the handler's place", i, msg)
+		}
+		if !strings.Contains(string(pe.Stack), "TestHandlerPanicRecovered") {
+			t.Errorf("drop %d: Stack does not show the stack of the panic:\n%s", i, pe.Stack)
 		}
 	}
 	if !errors.Is(d[1].err, errInPanic) {
 		t.Errorf("a panic with an error: errors.Is(%v, errInPanic) = false", d[1].err)
 	}
-	if s := requireSettled(t, q); s.Succeeded != 2 || s.Dropped != 2 || s.Retries != 0 {
+	// The drop's log line carries the stack that the error leaves out.
+	if n := strings.Count(logs.String(), "stack=\"goroutine "); n != 2 {
+		t.Errorf("%d drops logged with a stack, want 2:\n%s", n, logs.String())
+	}
+	if s := requireSettled(t, bundle.q); s.Succeeded != 2 || s.Dropped != 2 || s.Retries != 0 {
 		t.Errorf("Stats = %+v, want 2 succeeded, 2 dropped, no retries", s)
 	}
 }
@@ -364,7 +320,7 @@ func TestOnDropPanicRecovered(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	var calls atomic.Int32
-	q := New(&Config{
+	bundle := setup(t, &Config{
 		Workers: 1,
 		OnDrop: func(any, error) {
 			calls.Add(1)
@@ -372,45 +328,31 @@ func TestOnDropPanicRecovered(t *testing.T) {
 		},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
-	Handle(q, func(context.Context, *batchA) error { return Permanent(errors.New("bad")) })
-	if err := q.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := q.Enqueue(t.Context(), &batchA{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := q.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	Handle(bundle.q, func(context.Context, *batchA) error { return Permanent(errors.New("bad")) })
+	bundle.start()
+	bundle.enqueue(&batchA{}, &batchA{})
+	bundle.close()
 	if n := calls.Load(); n != 2 {
 		t.Errorf("OnDrop called %d times, want 2", n)
 	}
 	if !strings.Contains(logs.String(), "dead letter office on fire") {
 		t.Errorf("the OnDrop panic was not logged:\n%s", logs.String())
 	}
-	requireSettled(t, q)
+	requireSettled(t, bundle.q)
 }
 
 func TestLogs(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var logs bytes.Buffer
-		q := New(&Config{
+		bundle := setup(t, &Config{
 			MaxAttempts: 2,
 			Logger:      slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		})
-		Handle(q, func(context.Context, *batchA) error { return errTransient })
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Enqueue(t.Context(), &batchA{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Close(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		Handle(bundle.q, func(context.Context, *batchA) error { return errTransient })
+		bundle.start()
+		bundle.enqueue(&batchA{})
+		bundle.close()
 		for _, want := range []string{
 			`level=WARN msg="writequeue: batch failed, will retry" batch_type=*writequeue.batchA attempt=1 max_attempts=2`,
 			`level=ERROR msg="writequeue: batch dropped" batch_type=*writequeue.batchA attempts=2 err="transient failure"`,
@@ -427,24 +369,19 @@ func TestBackPressure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var handled callLog
 		release := make(chan struct{})
-		q := New(&Config{Buffer: 1, Workers: 1, Logger: discard})
+		bundle := setup(t, &Config{Buffer: 1, Workers: 1})
+		q := bundle.q
 		Handle(q, func(ctx context.Context, b *batchA) error {
 			<-release
 			handled.add(b.id)
 			return nil
 		})
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.start()
 
 		// Batch 1 goes to the worker, which blocks; batch 2 fills the buffer.
-		if err := q.Enqueue(t.Context(), &batchA{id: 1}); err != nil {
-			t.Fatal(err)
-		}
+		bundle.enqueue(&batchA{id: 1})
 		synctest.Wait()
-		if err := q.Enqueue(t.Context(), &batchA{id: 2}); err != nil {
-			t.Fatal(err)
-		}
+		bundle.enqueue(&batchA{id: 2})
 		if s := q.Stats(); s.InFlight != 1 || s.Queued != 1 || s.Enqueued != 2 {
 			t.Fatalf("Stats = %+v, want 1 in flight, 1 queued", s)
 		}
@@ -477,9 +414,7 @@ func TestBackPressure(t *testing.T) {
 			t.Errorf("blocked Enqueue = %v, want nil once there is room", err)
 		}
 
-		if err := q.Close(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.close()
 		if diff := cmp.Diff([]int{1, 2, 4}, handled.get()); diff != "" {
 			t.Errorf("handled (-want +got):\n%s", diff)
 		}
@@ -494,7 +429,8 @@ func TestCloseDrains(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var handled callLog
 		var failedOnce atomic.Bool
-		q := New(&Config{Workers: 2, Buffer: 100, Logger: discard})
+		bundle := setup(t, &Config{Workers: 2, Buffer: 100})
+		q := bundle.q
 		Handle(q, func(ctx context.Context, b *batchA) error {
 			time.Sleep(10 * time.Millisecond)
 			if b.id == 0 && !failedOnce.Swap(true) {
@@ -503,19 +439,13 @@ func TestCloseDrains(t *testing.T) {
 			handled.add(b.id)
 			return nil
 		})
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.start()
 		var want []int
 		for i := range 20 {
-			if err := q.Enqueue(t.Context(), &batchA{id: i}); err != nil {
-				t.Fatal(err)
-			}
+			bundle.enqueue(&batchA{id: i})
 			want = append(want, i)
 		}
-		if err := q.Close(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.close()
 
 		got := handled.get()
 		slices.Sort(got)
@@ -545,28 +475,23 @@ func TestCloseDrains(t *testing.T) {
 func TestCloseOutOfTime(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		drops := newDropLog(t)
 		var cause error
-		q := New(&Config{Workers: 1, OnDrop: drops.onDrop, Logger: discard})
-		Handle(q, func(ctx context.Context, b *batchA) error {
+		bundle := setup(t, &Config{Workers: 1})
+		Handle(bundle.q, func(ctx context.Context, b *batchA) error {
 			<-ctx.Done() // a write that hangs until cancelled
 			cause = context.Cause(ctx)
 			return ctx.Err()
 		})
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.start()
 		batches := []*batchA{{id: 1}, {id: 2}, {id: 3}}
 		for _, b := range batches {
-			if err := q.Enqueue(t.Context(), b); err != nil {
-				t.Fatal(err)
-			}
+			bundle.enqueue(b)
 		}
 
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
-		if err := q.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		if err := bundle.q.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Close = %v, want DeadlineExceeded", err)
 		}
 		if elapsed := time.Since(start); elapsed != 5*time.Second {
@@ -576,7 +501,7 @@ func TestCloseOutOfTime(t *testing.T) {
 			t.Errorf("handler's context cause = %v, want ErrClosed and DeadlineExceeded", cause)
 		}
 
-		d := drops.get()
+		d := bundle.drops.get()
 		if len(d) != 3 {
 			t.Fatalf("OnDrop called %d times, want 3", len(d))
 		}
@@ -592,7 +517,7 @@ func TestCloseOutOfTime(t *testing.T) {
 		if d[1].err.Attempts != 0 || d[2].err.Attempts != 0 {
 			t.Errorf("queued batches: %v, %v; want 0 attempts", d[1].err, d[2].err)
 		}
-		if s := requireSettled(t, q); s.Dropped != 3 {
+		if s := requireSettled(t, bundle.q); s.Dropped != 3 {
 			t.Errorf("Stats = %+v, want 3 dropped", s)
 		}
 	})
@@ -601,48 +526,39 @@ func TestCloseOutOfTime(t *testing.T) {
 func TestCloseOutOfTimeDuringBackoff(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		drops := newDropLog(t)
-		q := New(&Config{BaseBackoff: time.Hour, MaxBackoff: time.Hour, OnDrop: drops.onDrop, Logger: discard})
+		bundle := setup(t, &Config{BaseBackoff: time.Hour, MaxBackoff: time.Hour})
 		var attempts atomic.Int32
-		Handle(q, func(ctx context.Context, b *batchA) error {
+		Handle(bundle.q, func(ctx context.Context, b *batchA) error {
 			attempts.Add(1)
 			return errTransient
 		})
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Enqueue(t.Context(), &batchA{}); err != nil {
-			t.Fatal(err)
-		}
+		bundle.start()
+		bundle.enqueue(&batchA{})
 		synctest.Wait() // the worker waits to retry, for up to an hour
 
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
-		if err := q.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		if err := bundle.q.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Close = %v, want DeadlineExceeded", err)
 		}
-		d := drops.get()
+		d := bundle.drops.get()
 		if len(d) != 1 {
 			t.Fatalf("OnDrop called %d times, want 1", len(d))
 		}
 		if d[0].err.Attempts != int(attempts.Load()) || !errors.Is(d[0].err, ErrClosed) || !errors.Is(d[0].err, errTransient) {
 			t.Errorf("OnDrop error %v, want %d attempts, ErrClosed and the last error", d[0].err, attempts.Load())
 		}
-		requireSettled(t, q)
+		requireSettled(t, bundle.q)
 	})
 }
 
 func TestCloseBeforeStart(t *testing.T) {
 	t.Parallel()
-	drops := newDropLog(t)
 	var handled atomic.Int32
-	q := New(&Config{OnDrop: drops.onDrop, Logger: discard})
+	bundle := setup(t, nil)
+	q := bundle.q
 	Handle(q, func(context.Context, *batchA) error { handled.Add(1); return nil })
-	for i := range 3 {
-		if err := q.Enqueue(t.Context(), &batchA{id: i}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bundle.enqueue(&batchA{id: 0}, &batchA{id: 1}, &batchA{id: 2})
 	if err := q.Close(t.Context()); err != nil {
 		t.Fatalf("Close = %v, want nil", err)
 	}
@@ -650,7 +566,7 @@ func TestCloseBeforeStart(t *testing.T) {
 	if n := handled.Load(); n != 0 {
 		t.Errorf("handler called %d times, want 0", n)
 	}
-	d := drops.get()
+	d := bundle.drops.get()
 	if len(d) != 3 {
 		t.Fatalf("OnDrop called %d times, want 3", len(d))
 	}
@@ -673,26 +589,21 @@ func TestCloseBeforeStart(t *testing.T) {
 func TestCloseUnblocksEnqueue(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		drops := newDropLog(t)
-		q := New(&Config{Buffer: 1, OnDrop: drops.onDrop, Logger: discard})
-		Handle(q, func(context.Context, *batchA) error { return nil })
-		if err := q.Enqueue(t.Context(), &batchA{id: 1}); err != nil {
-			t.Fatal(err)
-		}
+		bundle := setup(t, &Config{Buffer: 1})
+		Handle(bundle.q, func(context.Context, *batchA) error { return nil })
+		bundle.enqueue(&batchA{id: 1})
 		enqueued := make(chan error, 1)
-		go func() { enqueued <- q.Enqueue(context.Background(), &batchA{id: 2}) }()
+		go func() { enqueued <- bundle.q.Enqueue(context.Background(), &batchA{id: 2}) }()
 		synctest.Wait() // blocked: not started, buffer full
 
-		if err := q.Close(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.close()
 		if err := <-enqueued; !errors.Is(err, ErrClosed) {
 			t.Errorf("blocked Enqueue = %v, want ErrClosed", err)
 		}
-		if d := drops.get(); len(d) != 1 || d[0].batch.(*batchA).id != 1 {
+		if d := bundle.drops.get(); len(d) != 1 || d[0].batch.(*batchA).id != 1 {
 			t.Errorf("dropped %v, want batch 1 only", d)
 		}
-		if s := requireSettled(t, q); s.Enqueued != 1 {
+		if s := requireSettled(t, bundle.q); s.Enqueued != 1 {
 			t.Errorf("Stats = %+v, want 1 enqueued", s)
 		}
 	})
@@ -701,15 +612,12 @@ func TestCloseUnblocksEnqueue(t *testing.T) {
 func TestCloseConcurrent(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		q := New(&Config{Logger: discard})
+		bundle := setup(t, nil)
+		q := bundle.q
 		Handle(q, func(context.Context, *batchA) error { time.Sleep(time.Second); return nil })
-		if err := q.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		bundle.start()
 		for range 10 {
-			if err := q.Enqueue(t.Context(), &batchA{}); err != nil {
-				t.Fatal(err)
-			}
+			bundle.enqueue(&batchA{})
 		}
 		var wg sync.WaitGroup
 		for range 5 {
@@ -732,9 +640,9 @@ func TestStartContextCancelled(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		type key struct{}
-		drops := newDropLog(t)
 		var sawValue atomic.Bool
-		q := New(&Config{Workers: 1, OnDrop: drops.onDrop, Logger: discard})
+		bundle := setup(t, &Config{Workers: 1})
+		q := bundle.q
 		Handle(q, func(ctx context.Context, b *batchA) error {
 			sawValue.Store(ctx.Value(key{}) == "run")
 			<-ctx.Done()
@@ -745,11 +653,7 @@ func TestStartContextCancelled(t *testing.T) {
 		if err := q.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for i := range 3 {
-			if err := q.Enqueue(t.Context(), &batchA{id: i}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		bundle.enqueue(&batchA{id: 0}, &batchA{id: 1}, &batchA{id: 2})
 		synctest.Wait()
 		if !sawValue.Load() {
 			t.Error("the handler's context does not carry the values of Start's context")
@@ -760,7 +664,7 @@ func TestStartContextCancelled(t *testing.T) {
 		if err := q.Enqueue(t.Context(), &batchA{}); !errors.Is(err, ErrClosed) {
 			t.Errorf("Enqueue after a hard stop = %v, want ErrClosed", err)
 		}
-		d := drops.get()
+		d := bundle.drops.get()
 		if len(d) != 3 {
 			t.Fatalf("OnDrop called %d times, want 3", len(d))
 		}
@@ -780,7 +684,8 @@ func TestStartContextCancelled(t *testing.T) {
 
 func TestStart(t *testing.T) {
 	t.Parallel()
-	q := New(&Config{Logger: discard})
+	bundle := setup(t, nil)
+	q := bundle.q
 	var handled atomic.Int32
 	Handle(q, func(context.Context, *batchA) error { handled.Add(1); return nil })
 
@@ -789,18 +694,12 @@ func TestStart(t *testing.T) {
 	if err := q.Start(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Start with a cancelled context = %v, want context.Canceled", err)
 	}
-	if err := q.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bundle.start()
 	if err := q.Start(t.Context()); err != nil {
 		t.Errorf("second Start = %v, want nil", err)
 	}
-	if err := q.Enqueue(t.Context(), &batchA{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	bundle.enqueue(&batchA{})
+	bundle.close()
 	if n := handled.Load(); n != 1 {
 		t.Errorf("handled %d batches, want 1", n)
 	}
@@ -838,14 +737,14 @@ func TestEnqueueCloseRace(t *testing.T) {
 				defer mu.Unlock()
 				outcomes[id]++
 			}
-			q := New(&Config{
+			bundle := setup(t, &Config{
 				Workers:     4,
 				Buffer:      16,
 				BaseBackoff: time.Microsecond,
 				MaxBackoff:  time.Microsecond,
 				OnDrop:      func(batch any, _ error) { record(batch.(*batchA).id) },
-				Logger:      discard,
 			})
+			q := bundle.q
 			Handle(q, func(ctx context.Context, b *batchA) error {
 				if handled.Add(1) == 100 {
 					once.Do(func() { close(started) })
@@ -856,9 +755,7 @@ func TestEnqueueCloseRace(t *testing.T) {
 				record(b.id)
 				return nil
 			})
-			if err := q.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			bundle.start()
 
 			accepted := make([][]int, producers)
 			var wg sync.WaitGroup
@@ -964,7 +861,7 @@ type benchBatch struct{ _ int }
 func BenchmarkEnqueueDispatch(b *testing.B) {
 	for _, workers := range []int{1, 4} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			q := New(&Config{Workers: workers, Buffer: 1024, Logger: discard})
+			q := setup(b, &Config{Workers: workers, Buffer: 1024}).q
 			Handle(q, func(context.Context, *benchBatch) error { return nil })
 			ctx := context.Background()
 			if err := q.Start(ctx); err != nil {
@@ -992,7 +889,7 @@ func BenchmarkEnqueueDispatch(b *testing.B) {
 // BenchmarkEnqueueDispatchParallel is BenchmarkEnqueueDispatch with
 // concurrent producers.
 func BenchmarkEnqueueDispatchParallel(b *testing.B) {
-	q := New(&Config{Buffer: 1024, Logger: discard})
+	q := setup(b, &Config{Buffer: 1024}).q
 	Handle(q, func(context.Context, *benchBatch) error { return nil })
 	ctx := context.Background()
 	if err := q.Start(ctx); err != nil {
