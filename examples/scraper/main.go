@@ -16,15 +16,17 @@
 // are forgotten (changedetect.Classifier.ForgetEvent) and replaced by new
 // fixtures. With the same -seed, the same things happen.
 //
-// The wiring, in host.go, is the library's intended use:
+// The simulation is examples/internal/sim, shared with examples/oddsboard.
+// The wiring, in examples/internal/feed (feed.go), is the library's
+// intended use:
 //
 //	scrape -> changedetect.Classifier.Classify -> writes of many scrapes in one *marketodds.Batch
 //	       -> writequeue.Queue.Enqueue -> handler: marketodds.Store.WriteMarketBatch
 //	          (retried when marketodds.IsTransient; a dropped batch's changes are Forgotten
 //	          by the classifier, so that the next scrape sends them again)
 //
-// Beside it, through the same queue, runs the pre-library way
-// (legacy.go): whenever any market of an (event, bookmaker) changed, a
+// Beside it, through the same queue, runs the pre-library way (legacy.go,
+// host.go): whenever any market of an (event, bookmaker) changed, a
 // snapshot of all of its markets, one row per market, in the table
 // legacy_odds_snapshots, shaped like market_odds_history. Between cycles,
 // where a real scraper would sleep, the program waits for the queue to
@@ -39,7 +41,7 @@
 // prints next to the measured figure. The current table (one row per
 // market) is rewritten by every scrape; its bytes level off after a few
 // cycles, and are shown separately. Changes concentrated in a few events
-// save much less (PERFORMANCE.md measured ~50%).
+// save much less.
 //
 // Run it from the module root, with nothing to set up:
 //
@@ -68,13 +70,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/oddsledger/oddsledger/changedetect"
+	"github.com/oddsledger/oddsledger/examples/internal/feed"
+	"github.com/oddsledger/oddsledger/examples/internal/sim"
 	"github.com/oddsledger/oddsledger/internal/pgserver"
 	"github.com/oddsledger/oddsledger/marketodds"
-	"github.com/oddsledger/oddsledger/writequeue"
 )
 
 func main() {
@@ -94,9 +93,9 @@ func main() {
 	}
 }
 
-// The default workload: the change rate the design's figures assume
-// (DESIGN.md, PERFORMANCE.md), a scrape every five minutes, fixtures three
-// days ahead (so few matches finish during a run).
+// The default workload: the change rate the design's figures assume, a
+// scrape every five minutes, fixtures three days ahead (so few matches
+// finish during a run).
 const (
 	defaultChange   = 0.05
 	defaultInterval = 5 * time.Minute
@@ -173,37 +172,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
 
 	// The database: the host's own, or a throwaway one.
-	url, where := o.db, "server from -db / DATABASE_URL"
-	if url == "" {
-		logger.Info("no DATABASE_URL: starting a throwaway PostgreSQL from the local binaries")
-		srv, err := pgserver.Start(ctx, pgserver.Options{SharedBuffers: "512MB"})
-		if err != nil {
-			return fmt.Errorf("start a throwaway PostgreSQL: %w", err)
-		}
-		defer func() {
-			if err := srv.Close(); err != nil {
-				logger.Error("stop the throwaway PostgreSQL", "err", err)
-			}
-		}()
-		url, where = srv.URL(), "throwaway server, removed on exit"
-	}
-	pcfg, err := pgxpool.ParseConfig(url)
+	db, err := feed.OpenDatabase(ctx, o.db, o.workers+2, pgserver.Options{SharedBuffers: "512MB"}, logger)
 	if err != nil {
-		return fmt.Errorf("database URL: %w", err)
+		return err
 	}
-	pcfg.MaxConns = int32(o.workers + 2)
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer pool.Close()
-	var version string
-	if err := pool.QueryRow(ctx, "SHOW server_version").Scan(&version); err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
+	defer db.Close()
+	pool := db.Pool
 
 	// The schema, fresh: the library's tables, and the baseline's.
-	if err := resetSchema(ctx, pool, o.schema); err != nil {
+	if err := feed.ResetSchema(ctx, pool, o.schema, legacyTable); err != nil {
 		return err
 	}
 	// The store could log too (Config.Logger: rejected rows at Warn, batches
@@ -224,64 +201,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	// The wiring.
-	h := &host{
-		logger:     logger,
-		store:      store,
-		legacy:     legacy,
-		classifier: changedetect.New(nil),
-		batchSize:  o.batch,
-		runID:      started.Unix(),
-	}
-	h.queue = writequeue.New(&writequeue.Config{
-		Workers:   o.workers,
-		Retryable: marketodds.IsTransient,
-		OnDrop:    h.onDrop,
-		Logger:    logger,
-	})
-	writequeue.Handle(h.queue, h.writeMarkets)
-	if legacy != nil {
-		writequeue.Handle(h.queue, h.writeSnapshots)
-	}
+	// The wiring (examples/internal/feed), and the baseline's handler.
+	h := newHost(logger, store, legacy, o.batch, o.workers, started.Unix())
 	// The queue's run context must outlive a Ctrl-C: cancelling it is a hard
 	// stop, while Close drains.
-	if err := h.queue.Start(context.WithoutCancel(ctx)); err != nil {
+	if err := h.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	closeQueue := func() error {
-		if err := h.flush(context.WithoutCancel(ctx)); err != nil {
+		if err := h.flushLegacy(context.WithoutCancel(ctx)); err != nil {
 			logger.Error("final batches not queued", "err", err)
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.drain)
-		defer cancel()
-		if err := h.queue.Close(cctx); err != nil {
-			return fmt.Errorf("drain the write queue: %w", err)
-		}
-		return nil
+		return h.Close(ctx, o.drain)
 	}
 	defer closeQueue() // on early error returns; Close is idempotent
 
-	sc := simConfig{Events: o.events, ChangeRate: o.change, Interval: o.interval, Horizon: o.horizon, Seed: o.seed,
+	sc := sim.Config{Events: o.events, ChangeRate: o.change, Interval: o.interval, Horizon: o.horizon, Seed: o.seed,
 		Start: started.UTC().Truncate(time.Minute)}
 	// A host warms its classifier from market_odds_current on start, so that
 	// a restart does not report every market changed and write it to history
 	// again. The schema here is new, so there is nothing to load: the call
 	// is the wiring.
-	warmed, err := h.classifier.Warm(ctx, store, sc.Start.Add(-24*time.Hour))
+	warmed, err := h.Warm(ctx, sc.Start.Add(-24*time.Hour))
 	if err != nil {
 		return err
 	}
 	logger.Info("classifier warmed", "markets", warmed)
-	sim := newSimulator(sc)
+	sm := sim.New(sc)
 	m := newMeter(pool, o.schema, o.legacy)
 	rep := &report{plannedCycles: o.cycles, sim: sc, legacy: o.legacy,
 		defaultWorkload: o.change == defaultChange && o.interval == defaultInterval && o.horizon == defaultHorizon}
 
 	fmt.Fprintf(stdout, "oddsledger scraper example: %d events x 3 bookmakers (betpawa, sportybet, bet9ja), ~%d markets each;\n",
-		o.events, len(catalogue))
+		o.events, sim.CatalogueSize())
 	fmt.Fprintf(stdout, "%d cycles %s of simulated time apart; change probability %.3g per market per cycle; seed %d.\n",
 		o.cycles, o.interval, o.change, o.seed)
-	fmt.Fprintf(stdout, "PostgreSQL %s (%s), schema %q (dropped and recreated).\n", version, where, o.schema)
+	fmt.Fprintf(stdout, "PostgreSQL %s (%s), schema %q (dropped and recreated).\n", db.Version, db.Where, o.schema)
 	if !o.legacy {
 		fmt.Fprintf(stdout, "Snapshot baseline off (-legacy=false).\n")
 	}
@@ -290,28 +245,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// progress prints the line of a cycle: what it scraped, and what the
 	// queue wrote of it.
 	type mark struct{ scraped, changed, hist, snaps int64 }
-	progress := func(cycle int, ce cycleEvents, before mark, t0 time.Time, note string) {
-		st := h.queue.Stats()
-		scraped, changed := h.scraped-before.scraped, h.changed-before.changed
+	progress := func(cycle int, ce sim.CycleEvents, before mark, t0 time.Time, note string) {
+		st := h.Stats()
+		scraped, changed := st.Scraped-before.scraped, st.Changed-before.changed
 		fmt.Fprintf(stdout, "cycle %*d/%d  %s  events %d (%d live, %d finished)  markets %s  changed %s (%.1f%%)  "+
 			"history +%s  snapshots +%s  retried %d  dropped %d  %s%s\n",
-			len(fmt.Sprint(o.cycles)), cycle, o.cycles, sim.Clock().Format("15:04"), len(sim.Events()), ce.Live,
+			len(fmt.Sprint(o.cycles)), cycle, o.cycles, sm.Clock().Format("15:04"), len(sm.Events()), ce.Live,
 			len(ce.Finished), num(scraped), num(changed), 100*float64(changed)/float64(max(scraped, 1)),
-			num(h.historyAdded.Load()-before.hist), num(h.snapshotRows.Load()-before.snaps),
-			st.Retries, st.Dropped, time.Since(t0).Round(10*time.Millisecond), note)
+			num(st.HistoryAdded-before.hist), num(h.snapshotRows.Load()-before.snaps),
+			st.Queue.Retries, st.Queue.Dropped, time.Since(t0).Round(10*time.Millisecond), note)
 	}
 	var last func() // prints the line of an interrupted cycle, once the queue has drained
 	for cycle := 1; cycle <= o.cycles && ctx.Err() == nil; cycle++ {
 		t0 := time.Now()
-		before := mark{h.scraped, h.changed, h.historyAdded.Load(), h.snapshotRows.Load()}
-		ce := sim.Advance()
+		st := h.Stats()
+		before := mark{st.Scraped, st.Changed, st.HistoryAdded, h.snapshotRows.Load()}
+		ce := sm.Advance()
 		for _, id := range ce.Finished {
 			// The match is over: its markets will not be scraped again, and
 			// the classifier would keep them for ever.
-			h.classifier.ForgetEvent(id)
+			h.Classifier.ForgetEvent(id)
 			logger.Debug("event finished and forgotten", "event", id)
 		}
-		err := scrapeCycle(ctx, h, sim)
+		err := sm.ScrapeCycle(ctx, h.scrape)
 		if err == nil {
 			err = h.flush(ctx)
 		}
@@ -319,7 +275,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			// Where a real scraper sleeps until the next cycle, wait for the
 			// writes instead (the clock jumps the interval): the numbers of
 			// each cycle are then complete.
-			err = waitIdle(ctx, h.queue)
+			err = h.WaitIdle(ctx)
 		}
 		rep.cycles = cycle
 		if ctx.Err() != nil {
@@ -331,7 +287,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		progress(cycle, ce, before, t0, "")
 		if cycle == 1 {
-			rep.scraped1, rep.changed1, rep.distinct1, rep.scrapes1 = h.scraped, h.changed, sim.Distinct(), h.scrapes
+			st := h.Stats()
+			rep.scraped1, rep.changed1, rep.distinct1, rep.scrapes1 = st.Scraped, st.Changed, sm.Distinct(), st.Scrapes
 			if rep.afterFirst, err = m.sizes(ctx); err != nil {
 				return err
 			}
@@ -360,66 +317,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if rep.end, err = m.sizes(mctx); err != nil {
 		return err
 	}
-	st := h.queue.Stats()
-	rep.distinct, rep.eventsSeen = sim.Distinct(), sim.EventsSeen()
-	rep.scraped, rep.changed, rep.scrapes = h.scraped, h.changed, h.scrapes
-	rep.retries, rep.dropped = st.Retries, st.Dropped
-	rep.droppedWrites, rep.droppedRows = h.droppedWrites.Load(), h.droppedRows.Load()
-	rep.upserted, rep.stale, rep.rejected = h.upserted.Load(), h.stale.Load(), h.rejected.Load()
-	rep.historyAdded, rep.historyDup = h.historyAdded.Load(), h.historyDup.Load()
+	st := h.Stats()
+	rep.distinct, rep.eventsSeen = sm.Distinct(), sm.EventsSeen()
+	rep.scraped, rep.changed, rep.scrapes = st.Scraped, st.Changed, st.Scrapes
+	rep.retries, rep.dropped = st.Queue.Retries, st.Queue.Dropped
+	rep.droppedWrites, rep.droppedRows = st.DroppedWrites, h.droppedRows.Load()
+	rep.upserted, rep.stale, rep.rejected = st.Upserted, st.Stale, st.Rejected
+	rep.historyAdded, rep.historyDup = st.HistoryAdded, st.HistoryDuplicate
 	rep.elapsed = time.Since(started)
 	rep.print(stdout)
-	return nil
-}
-
-// scrapeCycle scrapes every (event, bookmaker) once. The scrapes of a cycle
-// are spread over the first half of the interval, as a scraper working
-// through its list would.
-func scrapeCycle(ctx context.Context, h *host, sim *simulator) error {
-	events := sim.Events()
-	n := len(events) * len(bookmakers)
-	step := sim.cfg.Interval / 2 / time.Duration(max(n, 1))
-	i := 0
-	for _, e := range events {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for b, bk := range bookmakers {
-			at := sim.Clock().Add(time.Duration(i) * step)
-			i++
-			if err := h.scrape(ctx, e.ID, bk.slug, sim.Scrape(e, b), at); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// resetSchema drops and recreates the schema, after checking that it holds
-// nothing but this program's tables: a mistyped -schema must not drop
-// someone's data.
-func resetSchema(ctx context.Context, db *pgxpool.Pool, schema string) error {
-	rows, err := db.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND NOT c.relispartition
-    AND c.relname NOT IN ('market_odds_current', 'market_odds_history', 'oddsledger_migrations', $2)
-ORDER BY 1`, schema, legacyTable)
-	if err != nil {
-		return fmt.Errorf("inspect schema %q: %w", schema, err)
-	}
-	foreign, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("inspect schema %q: %w", schema, err)
-	}
-	if len(foreign) > 0 {
-		return fmt.Errorf("schema %q holds tables this program did not make (%s): not dropping it; choose another -schema",
-			schema, strings.Join(foreign, ", "))
-	}
-	id := pgx.Identifier{schema}.Sanitize()
-	if _, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS "+id+" CASCADE"); err != nil {
-		return fmt.Errorf("drop schema %q: %w", schema, err)
-	}
-	if _, err := db.Exec(ctx, "CREATE SCHEMA "+id); err != nil {
-		return fmt.Errorf("create schema %q: %w", schema, err)
-	}
 	return nil
 }

@@ -11,17 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/oddsledger/oddsledger/changedetect"
 	"github.com/oddsledger/oddsledger/internal/pgtest"
-	"github.com/oddsledger/oddsledger/marketodds"
-	"github.com/oddsledger/oddsledger/writequeue"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -330,154 +325,15 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-// TestDroppedBatchIsForgotten: a batch the queue gives up on must not lose
-// its changes: the next scrape reports them changed again.
-func TestDroppedBatchIsForgotten(t *testing.T) {
+// TestSnapshotDropCounted: a snapshot batch the queue gives up on is lost
+// (the old design has no way back), counted and logged.
+func TestSnapshotDropCounted(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	h := &host{logger: slog.New(slog.NewTextHandler(&logs, nil)), classifier: changedetect.New(nil)}
-	s := testSim(1, 0, 1)
-	s.Advance()
-	e := s.Events()[0]
-	markets := s.Scrape(e, 0)
-	writes := h.classifier.Classify(e.ID, "betpawa", markets, simStart)
-	h.onDrop(&marketodds.Batch{Writes: writes, Index: 3}, &writequeue.DropError{Attempts: 5, Err: errors.New("boom")})
-
-	again := h.classifier.Classify(e.ID, "betpawa", markets, simStart.Add(time.Minute))
-	for _, w := range again {
-		if !w.Changed {
-			t.Fatalf("market %v unchanged after its batch was dropped: its change would be lost", w.Key())
-		}
-	}
-	// Unchanged writes carry no change: dropping them forgets nothing.
-	h.onDrop(&marketodds.Batch{Writes: h.classifier.Classify(e.ID, "betpawa", markets, simStart.Add(2*time.Minute))},
-		errors.New("boom"))
-	for _, w := range h.classifier.Classify(e.ID, "betpawa", markets, simStart.Add(3*time.Minute)) {
-		if w.Changed {
-			t.Fatalf("market %v changed: forgetting an unchanged write costs a history row for nothing", w.Key())
-		}
-	}
-	if !strings.Contains(logs.String(), "market batch dropped") || !strings.Contains(logs.String(), "boom") {
-		t.Errorf("drop not logged with its reason:\n%s", logs.String())
-	}
-	h.onDrop(&legacySnapshotBatch{Rows: 7}, errors.New("gone"))
-	if h.droppedRows.Load() != 7 || !strings.Contains(logs.String(), "snapshot batch dropped") {
+	h := &host{logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	h.onDropSnapshots(&legacySnapshotBatch{Rows: 7}, errors.New("gone"))
+	if h.droppedRows.Load() != 7 || !strings.Contains(logs.String(), "snapshot batch dropped") ||
+		!strings.Contains(logs.String(), "gone") {
 		t.Errorf("snapshot drop not counted or logged:\n%s", logs.String())
 	}
-}
-
-// TestRejectedWritesLogged: the handler logs every rejected write with its
-// reason, and the rest of the batch is written.
-func TestRejectedWritesLogged(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	store := newTestStore(t)
-	var logs bytes.Buffer
-	h := &host{logger: slog.New(slog.NewTextHandler(&logs, nil)), store: store}
-	s := testSim(1, 0, 1)
-	s.Advance()
-	markets := s.Scrape(s.Events()[0], 0)
-	bad := markets[0]
-	bad.Outcomes = []marketodds.Outcome{{Name: "1", Odds: 0.5}}
-	b := &marketodds.Batch{Writes: []marketodds.Write{
-		{Market: markets[1], CapturedAt: simStart, Changed: true},
-		{Market: bad, CapturedAt: simStart, Changed: true},
-	}}
-	if err := h.writeMarkets(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	if h.rejected.Load() != 1 || h.historyAdded.Load() != 1 {
-		t.Errorf("rejected %d, history added %d: want 1 and 1", h.rejected.Load(), h.historyAdded.Load())
-	}
-	if l := logs.String(); !strings.Contains(l, "write rejected") || !strings.Contains(l, "Outcomes[0].Odds") {
-		t.Errorf("rejection not logged with its reason:\n%s", l)
-	}
-}
-
-// TestDroppedBatchReachesHistory is the guarantee end to end: a batch that
-// fails for good is dropped, its changes are forgotten by the classifier,
-// and the next cycle writes them, so history misses nothing. A transient
-// failure is retried.
-func TestDroppedBatchReachesHistory(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	store := newTestStore(t)
-	schema := store.Config().Schema
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	h := &host{logger: logger, store: store, classifier: changedetect.New(nil), batchSize: 300}
-	h.queue = writequeue.New(&writequeue.Config{Workers: 2, Retryable: marketodds.IsTransient, OnDrop: h.onDrop,
-		Logger: logger, BaseBackoff: time.Millisecond})
-	var failedOnce, retriedOnce atomic.Bool
-	writequeue.Handle(h.queue, func(ctx context.Context, b *marketodds.Batch) error {
-		switch {
-		case b.Index == 1 && failedOnce.CompareAndSwap(false, true):
-			return writequeue.Permanent(errors.New("disk on fire"))
-		case b.Index == 2 && retriedOnce.CompareAndSwap(false, true):
-			return &pgconn.PgError{Code: "40001", Message: "could not serialize access"}
-		}
-		return h.writeMarkets(ctx, b)
-	})
-	if err := h.queue.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer h.queue.Close(ctx)
-
-	// No change after the first cycle: what the second cycle appends to
-	// history is what the dropped batch lost.
-	s := testSim(6, 0, 1)
-	cycle := func() {
-		s.Advance()
-		if err := scrapeCycle(ctx, h, s); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := waitIdle(ctx, h.queue); err != nil {
-			t.Fatal(err)
-		}
-	}
-	count := func() (current, history int64) {
-		err := pgtest.Pool(t).QueryRow(ctx, `SELECT (SELECT count(*) FROM `+pgx.Identifier{schema, "market_odds_current"}.Sanitize()+
-			`), (SELECT count(DISTINCT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0))) FROM `+
-			pgx.Identifier{schema, "market_odds_history"}.Sanitize()+`)`).Scan(&current, &history)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return current, history
-	}
-
-	cycle()
-	st := h.queue.Stats()
-	if st.Dropped != 1 || st.Retries != 1 || h.droppedWrites.Load() == 0 {
-		t.Fatalf("after cycle 1: %+v, %d writes dropped; want one batch dropped, one retried", st, h.droppedWrites.Load())
-	}
-	if cur, hist := count(); hist >= int64(s.Distinct()) || cur != hist {
-		t.Fatalf("after cycle 1: %d current rows, history of %d markets, %d markets seen: want the dropped batch missing",
-			cur, hist, s.Distinct())
-	}
-	cycle()
-	if cur, hist := count(); cur != int64(s.Distinct()) || hist != cur {
-		t.Errorf("after cycle 2: %d current rows, history of %d markets, %d markets seen: want all of them", cur, hist, s.Distinct())
-	}
-	if h.historyAdded.Load() != int64(s.Distinct()) {
-		t.Errorf("%d history rows for %d markets: want one each, the re-sent ones included", h.historyAdded.Load(), s.Distinct())
-	}
-	if !strings.Contains(logs.String(), "disk on fire") || !strings.Contains(logs.String(), "will retry") {
-		t.Errorf("drop and retry not logged:\n%s", logs.String())
-	}
-}
-
-// newTestStore is a migrated store in a schema of the test's own.
-func newTestStore(t *testing.T) *marketodds.Store {
-	t.Helper()
-	store, err := marketodds.NewStore(pgtest.Pool(t), &marketodds.Config{Schema: pgtest.Schema(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return store
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/oddsledger/oddsledger/examples/internal/sim"
 	"github.com/oddsledger/oddsledger/marketodds"
 )
 
@@ -98,7 +99,7 @@ func (m *meter) counts(ctx context.Context, steadyFrom time.Time) (counts, error
 type report struct {
 	cycles, plannedCycles int
 	interrupted, partial  bool // partial: during a cycle, not between two
-	sim                   simConfig
+	sim                   sim.Config
 	distinct, distinct1   int // distinct markets seen: all cycles, cycle 1
 	eventsSeen            int
 	scraped, scraped1     int64 // markets scraped: all cycles, cycle 1
@@ -168,7 +169,7 @@ func (r *report) print(w io.Writer) {
 	p("over pg_partition_tree, since a partitioned table's own size is 0). MB = 10^6 bytes.\n")
 	p("Scraped: %s markets in %d cycles; %s distinct markets, of %d events over the run at 3 bookmakers.\n",
 		num(r.scraped), r.cycles, num(int64(r.distinct)), r.eventsSeen)
-	p("Changes: %s.\n", r.sim.distribution())
+	p("Changes: %s.\n", r.sim.Distribution())
 	if steady := r.steadyScraped(); steady > 0 {
 		p("Measured: %s changed writes in cycles 2..%d = %.2f%% of the markets scraped (disappearances and new events included).\n",
 			num(r.changed-r.changed1), r.cycles, 100*float64(r.changed-r.changed1)/float64(steady))

@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"fmt"
@@ -15,18 +15,18 @@ import (
 
 var simStart = time.Date(2026, 3, 14, 15, 0, 0, 0, time.UTC)
 
-func testSim(events int, change float64, seed uint64) *simulator {
-	return newSimulator(simConfig{Events: events, ChangeRate: change, Interval: 5 * time.Minute,
+func testSim(events int, change float64, seed uint64) *Simulator {
+	return New(Config{Events: events, ChangeRate: change, Interval: 5 * time.Minute,
 		Horizon: 72 * time.Hour, Seed: seed, Start: simStart})
 }
 
 // scrapeAll advances the simulator one cycle and scrapes every book.
-func scrapeAll(s *simulator) (cycleEvents, map[string][]marketodds.Market) {
+func scrapeAll(s *Simulator) (CycleEvents, map[string][]marketodds.Market) {
 	ce := s.Advance()
 	out := make(map[string][]marketodds.Market)
 	for _, e := range s.Events() {
-		for b, bk := range bookmakers {
-			out[fmt.Sprintf("%d/%s", e.ID, bk.slug)] = s.Scrape(e, b)
+		for b, bk := range Bookmakers {
+			out[fmt.Sprintf("%d/%s", e.ID, bk.Slug)] = s.Scrape(e, b)
 		}
 	}
 	return ce, out
@@ -36,7 +36,7 @@ func TestSimulatorDeterministic(t *testing.T) {
 	t.Parallel()
 	a, c := testSim(30, 0.1, 7), testSim(30, 0.1, 8)
 	// Start only shifts time: a different one plays the same scrapes.
-	b := newSimulator(simConfig{Events: 30, ChangeRate: 0.1, Interval: 5 * time.Minute, Horizon: 72 * time.Hour,
+	b := New(Config{Events: 30, ChangeRate: 0.1, Interval: 5 * time.Minute, Horizon: 72 * time.Hour,
 		Seed: 7, Start: simStart.Add(time.Hour + 2*time.Minute + 33*time.Second)})
 	differs := false
 	for cycle := 1; cycle <= 5; cycle++ {
@@ -71,7 +71,7 @@ func TestSimulatorChangeRate(t *testing.T) {
 	for _, rate := range []float64{0, 0.01, 0.05, 0.2} {
 		t.Run(fmt.Sprint(rate), func(t *testing.T) {
 			t.Parallel()
-			s := newSimulator(simConfig{Events: 100, ChangeRate: rate, Interval: 5 * time.Minute,
+			s := New(Config{Events: 100, ChangeRate: rate, Interval: 5 * time.Minute,
 				Horizon: 10000 * time.Hour, Seed: 3, Start: simStart}) // no match finishes
 			_, prev := scrapeAll(s)
 			known := make(map[marketodds.Key]marketodds.Market) // last seen state, per market ever seen
@@ -139,7 +139,7 @@ func TestSimulatorMarkets(t *testing.T) {
 	}
 	total, books := 0, 0
 	for _, e := range s.Events() {
-		for b := range bookmakers {
+		for b := range Bookmakers {
 			ms := s.Scrape(e, b)
 			books++
 			total += len(ms)
@@ -183,7 +183,7 @@ func TestSimulatorMarkets(t *testing.T) {
 
 func TestSimulatorEventsFinish(t *testing.T) {
 	t.Parallel()
-	s := newSimulator(simConfig{Events: 20, ChangeRate: 0.05, Interval: 10 * time.Minute, Horizon: time.Hour,
+	s := New(Config{Events: 20, ChangeRate: 0.05, Interval: 10 * time.Minute, Horizon: time.Hour,
 		Seed: 1, Start: simStart})
 	s.Advance()
 	finished := 0
@@ -202,7 +202,7 @@ func TestSimulatorEventsFinish(t *testing.T) {
 			}
 		}
 		for _, e := range s.Events() {
-			if s.Clock().After(e.Kickoff.Add(matchLength)) {
+			if s.Clock().After(e.Kickoff.Add(MatchLength)) {
 				t.Errorf("event %d is over (kick-off %s) but still listed at %s", e.ID, e.Kickoff, s.Clock())
 			}
 			if e.fresh && e.ID <= maxID {
@@ -234,5 +234,27 @@ func TestSimulatorScrapesImmutable(t *testing.T) {
 	}
 	if diff := cmp.Diff(snapshot, first); diff != "" {
 		t.Errorf("later cycles modified an earlier scrape (-then +now):\n%s", diff)
+	}
+}
+
+// TestSimulatorTeams: every event has two different teams, the same ones
+// for the same seed, and naming them does not touch the odds' streams.
+func TestSimulatorTeams(t *testing.T) {
+	t.Parallel()
+	a, b := testSim(40, 0.05, 3), testSim(40, 0.05, 3)
+	a.Advance()
+	b.Advance()
+	pairs := make(map[string]bool)
+	for i, e := range a.Events() {
+		if e.Home == "" || e.Away == "" || e.Home == e.Away {
+			t.Errorf("event %d: %q v %q", e.ID, e.Home, e.Away)
+		}
+		if o := b.Events()[i]; o.Home != e.Home || o.Away != e.Away {
+			t.Errorf("event %d: %q v %q, then %q v %q with the same seed", e.ID, e.Home, e.Away, o.Home, o.Away)
+		}
+		pairs[e.Home+" v "+e.Away] = true
+	}
+	if len(pairs) < 30 {
+		t.Errorf("%d distinct fixtures among 40 events", len(pairs))
 	}
 }
