@@ -251,9 +251,10 @@ func (s *Server) run(ctx context.Context, name string, args ...string) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
-	if s.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	}
+	// A process group of its own: the terminal's Ctrl-C goes to the program
+	// that owns the server, which then stops it in order, instead of
+	// reaching the postmaster too and killing it first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
 	// pg_ctl start leaves the postmaster running with our pipes as its
 	// stdout/stderr unless -l is given; it is, so Wait returns.
 	cmd.WaitDelay = 5 * time.Second
