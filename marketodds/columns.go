@@ -1,6 +1,7 @@
 package marketodds
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -131,6 +132,14 @@ func (p *writeMarketsParams) addConfirm(run keyRun, newest *Write, unavailableAt
 	p.ConfirmLineKeys = append(p.ConfirmLineKeys, LineKey(newest.Line))
 	p.ConfirmConfirmedAts = append(p.ConfirmConfirmedAts, newest.CapturedAt)
 	p.ConfirmUnavailableAts = append(p.ConfirmUnavailableAts, timeOrNull(unavailableAt))
+}
+
+// lineOrNil is lineOrNull's inverse.
+func lineOrNil(l float64) *float64 {
+	if math.IsNaN(l) {
+		return nil
+	}
+	return &l
 }
 
 func lineOrNull(l *float64) float64 {

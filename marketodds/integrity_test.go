@@ -171,6 +171,32 @@ func TestIntegrityLeastPrivilegeWriterWrites(t *testing.T) {
 	if len(h) != 1 || !h[0].CapturedAt.Equal(now) {
 		t.Errorf("history %+v, want one row at %v", h, now)
 	}
+
+	// A change that arrives behind the disappearance it preceded: the
+	// writer recomputes the row and corrects the disappearance's copy of
+	// the data, which its grants allow.
+	m2 := market1X2(91, "betpawa", 5, 5, 5)
+	gone := marketodds.Write{Market: marketodds.Market{EventID: 91, Bookmaker: "betpawa", MarketID: m.MarketID},
+		CapturedAt: now.Add(3 * time.Second), Changed: true, Unavailable: true}
+	for _, ws := range [][]marketodds.Write{{gone}, {changed(m2, now.Add(2*time.Second))}} {
+		if _, err := w.WriteMarketBatch(ctx, marketodds.Batch{Writes: ws}); err != nil {
+			t.Fatalf("writer's late change: %v", err)
+		}
+	}
+	cur, err = w.CurrentMarkets(ctx, 91)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cur) != 1 || cur[0].Outcomes[0].Odds != 5 || cur[0].UnavailableAt == nil || !cur[0].UnavailableAt.Equal(gone.CapturedAt) {
+		t.Errorf("current rows %+v, want the late change's data, unavailable since the disappearance", cur)
+	}
+	h, err = w.MarketHistory(ctx, m.Key(), now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 3 || !h[2].Unavailable || h[2].Outcomes[0].Odds != 5 {
+		t.Errorf("history %+v, want the disappearance to carry the late change's data", h)
+	}
 }
 
 // Finding 1: a write of the least-privilege writer into a day without a

@@ -58,8 +58,8 @@ var writeSQL = "^" + regexp.QuoteMeta(newWriteStatements("odds").writeMarkets.sq
 // rows appended, confirmations applied, and the confirmations (1-based)
 // whose market does not exist.
 func counts(upserted, historyAdded, confirmed int, missing ...int64) *pgxmock.Rows {
-	return pgxmock.NewRows([]string{"upserted", "scrapes_logged", "schema_confirm_mode", "history_added", "confirmed", "missing"}).
-		AddRow(upserted, 1, "markets", historyAdded, confirmed, missing)
+	return pgxmock.NewRows([]string{"upserted", "scrapes_logged", "schema_confirm_mode", "history_added", "confirmed", "missing", "late"}).
+		AddRow(upserted, 1, "markets", historyAdded, confirmed, missing, []int64(nil))
 }
 
 // sortedMarkets matches a text[] parameter that lists market ids in order.

@@ -14,11 +14,23 @@ import (
 
 // writeStatements are the statements of the write path.
 type writeStatements struct {
-	writeMarkets statement
+	writeMarkets, repairCurrent statement
 }
 
 func newWriteStatements(schema string) writeStatements {
-	return writeStatements{writeMarkets: loadStatement("write_markets", schema, writeMarketsParams{})}
+	return writeStatements{
+		writeMarkets:  loadStatement("write_markets", schema, writeMarketsParams{}),
+		repairCurrent: loadStatement("repair_current", schema, repairCurrentParams{}),
+	}
+}
+
+// repairCurrentParams are the parameters of sql/repair_current.sql: the
+// keys of the markets to recompute from history.
+type repairCurrentParams struct {
+	EventIDs   []int64   `sql:"event_ids"`
+	Bookmakers []string  `sql:"bookmakers"`
+	MarketIDs  []string  `sql:"market_ids"`
+	LineKeys   []float64 `sql:"line_keys"`
 }
 
 // WriteMarketBatch writes a batch in one transaction of its own: every
@@ -356,9 +368,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, w *written, u
 	params := p.params(units, path)
 	var upserted, scrapesLogged, histAdded, confirmed int
 	var schemaMode string
-	var missing []int64
+	var missing, late []int64
 	err := tx.QueryRow(ctx, s.write.writeMarkets.sql, args(params)...).Scan(&upserted, &scrapesLogged, &schemaMode,
-		&histAdded, &confirmed, &missing)
+		&histAdded, &confirmed, &missing, &late)
 	if err != nil {
 		return err
 	}
@@ -376,6 +388,19 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, w *written, u
 	w.stale += len(units) - upserted - confirmed - len(missing) - params.confirmedByScrape
 	w.historyAdded += histAdded
 	w.historyDuplicate += params.historyRows() - histAdded + params.historyDupInBatch
+	if len(late) > 0 {
+		var repair repairCurrentParams
+		for _, ord := range late {
+			i := ord - 1 // 1-based, in the current rows
+			repair.EventIDs = append(repair.EventIDs, params.CurrentEventIDs[i])
+			repair.Bookmakers = append(repair.Bookmakers, params.CurrentBookmakers[i])
+			repair.MarketIDs = append(repair.MarketIDs, params.CurrentMarketIDs[i])
+			repair.LineKeys = append(repair.LineKeys, LineKey(lineOrNil(params.CurrentLines[i])))
+		}
+		if _, err := tx.Exec(ctx, s.write.repairCurrent.sql, args(repair)...); err != nil {
+			return err
+		}
+	}
 	if len(missing) == 0 {
 		return nil
 	}

@@ -191,4 +191,16 @@ SELECT
         WHERE NOT EXISTS (SELECT FROM confirmed WHERE confirmed.ord = f.ord)
             AND NOT EXISTS (SELECT FROM /* TEMPLATE: schema */market_odds_current c
                 WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug
-                    AND c.betpawa_market_id = f.market_id AND COALESCE(c.line, 0) = f.line_key)) AS missing
+                    AND c.betpawa_market_id = f.market_id AND COALESCE(c.line, 0) = f.line_key)) AS missing,
+    -- Markets whose new changes are all older than their row's newest change
+    -- (batches delivered out of order): the upsert could not place them,
+    -- so the caller recomputes those rows from history
+    -- (repair_current.sql). The row read here is the one before this
+    -- statement.
+    ARRAY(SELECT r.ord FROM current_rows r
+        WHERE EXISTS (SELECT FROM new_changes n WHERE n.event_id = r.event_id AND n.bookmaker_slug = r.bookmaker_slug
+                AND n.betpawa_market_id = r.market_id AND n.line_key = COALESCE(r.line, 0))
+            AND EXISTS (SELECT FROM /* TEMPLATE: schema */market_odds_current c
+                WHERE c.event_id = r.event_id AND c.bookmaker_slug = r.bookmaker_slug
+                    AND c.betpawa_market_id = r.market_id AND COALESCE(c.line, 0) = COALESCE(r.line, 0)
+                    AND c.last_updated_at > r.updated_at)) AS late
