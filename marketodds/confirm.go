@@ -53,6 +53,11 @@ func (m ConfirmMode) String() string {
 // the wrong way. Switching to ConfirmMarkets first writes into every
 // current row the confirmation its scrapes gave it, so that nothing read
 // changes across the switch. The store's own Config is not changed.
+//
+// Stop the writers between whole scrapes: switching to ConfirmScrapes while
+// only part of a scrape's batches were written would read the rest as
+// confirmed by it. A schema written before confirmation modes existed
+// confirms per market: Migrate it with ConfirmMarkets, then switch.
 func (s *Store) SwitchConfirmMode(ctx context.Context, mode ConfirmMode) error {
 	if mode != ConfirmMarkets && mode != ConfirmScrapes {
 		return fmt.Errorf("marketodds: SwitchConfirmMode: unknown mode %d", int(mode))
