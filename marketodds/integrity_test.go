@@ -64,7 +64,13 @@ func readmeGrants(t *testing.T, schema, role string) string {
 // settings changed by mutate.
 func newPool(t *testing.T, mutate func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
-	cfg := pgtest.Pool(t).Config()
+	// The server itself, not a pooler in front of it
+	// (ODDSLEDGER_TEST_PGBOUNCER): these pools set session parameters at
+	// login, which a transaction pooler refuses.
+	cfg, err := pgxpool.ParseConfig(pgtest.DirectURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.MaxConns = 4
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}

@@ -2,6 +2,7 @@ package marketodds_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -79,7 +80,13 @@ func (s *testStore) insertAsOldRelease(rows ...upOldRow) {
 		if groups == nil {
 			groups = []string{}
 		}
-		return []any{m.EventID, m.Bookmaker, m.MarketID, m.Line, m.Name, m.Outcomes, groups, ht, hh, ha}
+		// Outcomes as JSON text, which every pgx exec mode can send (a Go
+		// struct into jsonb needs the statement described first).
+		outcomes, err := json.Marshal(m.Outcomes)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		return []any{m.EventID, m.Bookmaker, m.MarketID, m.Line, m.Name, string(outcomes), groups, ht, hh, ha}
 	}
 	for _, r := range rows {
 		c := r.cur

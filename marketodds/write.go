@@ -162,7 +162,7 @@ func (s *Store) writeOnce(ctx context.Context, db DB, p *prepared) (*written, er
 }
 
 func (s *Store) wrap(b *Batch, err error) error {
-	return fmt.Errorf("marketodds: write batch %d of run %d (%d writes): %w", b.Index, b.RunID, len(b.Writes), err)
+	return fmt.Errorf("marketodds: write batch %d of run %d (%d writes): %w", b.Index, b.RunID, len(b.Writes), poolerHint(err))
 }
 
 func (s *Store) logResult(ctx context.Context, b *Batch, res Result) {

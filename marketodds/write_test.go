@@ -451,12 +451,15 @@ func TestWriteCreatesMissingPartition(t *testing.T) {
 	}
 }
 
-// A connection lost under a write is reported as transient.
+// A connection lost under a write is reported as transient. The connection
+// is the server's own (DirectURL): its pid is a backend's only then, not
+// behind ODDSLEDGER_TEST_PGBOUNCER (writequeue's TestStoreUnderFaults kills
+// the server connections of a PgBouncer).
 func TestWriteConnectionLossIsTransient(t *testing.T) {
 	t.Parallel()
 	s := newTestStore(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgtest.URL(t))
+	conn, err := pgx.Connect(ctx, pgtest.DirectURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,5 +606,31 @@ func TestWriteConfirmationOfMissingMarketInsertsIt(t *testing.T) {
 	}
 	if n := len(s.history(unknown.Key())); n != 0 {
 		t.Errorf("%d history rows for a confirmation, want 0", n)
+	}
+}
+
+// A confirmation that overtook the market's first change (its batch was
+// retried later) made the row; the change, older than the confirmation,
+// still sets last_updated_at and change_count when it lands, as it would
+// have had the batches arrived in order. Data stays the newest.
+func TestWriteChangeAfterConfirmationThatMadeTheRow(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	m := market1X2(20, "betpawa", 2, 3, 4)
+	s.write(confirmed(m, at(5))) // the later scrape, unchanged: lands first
+	res := s.write(changed(m, at(1)))
+	if res.HistoryAdded != 1 || res.Upserted != 1 {
+		t.Fatalf("result %+v, want the late change upserted and in history", res)
+	}
+	row := s.current(20)[m.Key()]
+	if !row.LastConfirmedAt.Equal(at(5)) || !row.LastUpdatedAt.Equal(at(1)) || row.ChangeCount != 1 {
+		t.Errorf("confirmed %v updated %v changes %d, want confirmed at 5, updated at 1, 1 change",
+			row.LastConfirmedAt, row.LastUpdatedAt, row.ChangeCount)
+	}
+	// Once a change has reached the row, an older one is history only.
+	older := market1X2(20, "betpawa", 9, 9, 9)
+	s.write(changed(older, at(0)))
+	if row := s.current(20)[m.Key()]; !row.LastUpdatedAt.Equal(at(1)) || row.ChangeCount != 1 || row.Outcomes[0].Odds != 2 {
+		t.Errorf("an older change moved the row: %+v", row)
 	}
 }

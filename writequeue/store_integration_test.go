@@ -26,30 +26,34 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/oddsledger/oddsledger/internal/faultproxy"
+	"github.com/oddsledger/oddsledger/internal/pgbouncer"
 	"github.com/oddsledger/oddsledger/internal/pgserver"
+	"github.com/oddsledger/oddsledger/internal/pgtest"
 	"github.com/oddsledger/oddsledger/marketodds"
 	"github.com/oddsledger/oddsledger/writequeue"
 )
 
 // TestStoreUnderFaults runs marketodds.Store.WriteMarketBatch as the queue's
-// handler and breaks the connection under it, three ways: backends
+// handler and breaks the connection under it, four ways: backends
 // terminated by pg_terminate_backend, connections cut by a TCP proxy
-// (mid-message too), and the server stopped and started again while batches
-// wait. Each time, afterwards, every market of every batch is in
+// (mid-message too), the server stopped and started again while batches
+// wait, and the server connections of a PgBouncer in between terminated.
+// Each time, afterwards, every market of every batch is in
 // market_odds_current with its newest confirmation, and market_odds_history
 // holds exactly one row per changed write: nothing lost, nothing duplicated,
 // although some batches are retried after a commit whose answer was lost.
 //
 // The scenarios run one after the other, each against a server of its own
-// (the first two may use DATABASE_URL instead), so that breaking one server
-// disturbs no other test.
+// (all but the restart may use DATABASE_URL instead), so that breaking one
+// server disturbs no other test.
 func TestStoreUnderFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fault-injection integration test against PostgreSQL; skipped in -short mode")
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("fault-injection integration test against PostgreSQL; skipped in -short mode (never under CI=true)")
 	}
 	t.Run("TerminateBackend", testTerminateBackend)
 	t.Run("ProxyCuts", testProxyCuts)
 	t.Run("ServerRestart", testServerRestart)
+	t.Run("PgBouncerTerminateServer", testPgBouncerTerminateServer)
 }
 
 // (a) A killer terminates the writer's backends every few milliseconds (and
@@ -184,6 +188,106 @@ func testServerRestart(t *testing.T) {
 	r := h.verify(stats)
 	t.Logf("ServerRestart: %s; server down %v, with %d batches queued and %d in flight when it stopped (%d succeeded by then)",
 		r, down.Round(time.Millisecond), before.Queued, before.InFlight, before.Succeeded)
+}
+
+// (d) PgBouncer in transaction pooling, with two server connections for
+// the four workers, between the writer (pgx in exec mode, or the mode
+// ODDSLEDGER_TEST_PGBOUNCER names) and the server. Every ~40ms (and every
+// few batches: see paceFaults) a killer terminates the server connections
+// PgBouncer holds, found by their backend pids on PgBouncer's admin
+// console, over a connection straight to the server. The writer sees the
+// server's 57P01 passed on, or PgBouncer's FATAL 08P01 "server conn
+// crashed?", "server connection closed" or "invalid server parameter" (the
+// server connection died under PgBouncer's SET application_name), which
+// IsTransient must accept.
+func testPgBouncerTerminateServer(t *testing.T) {
+	if _, err := pgbouncer.Binary(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v (CI=true: database tests must run, not skip)", err)
+		}
+		t.Skip(err)
+	}
+	db := faultDatabase(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bouncer, err := pgbouncer.Start(ctx, db.url, pgbouncer.Options{DefaultPoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := bouncer.Close(); err != nil {
+			t.Errorf("stop PgBouncer: %v", err)
+		}
+	})
+
+	// exec, unless ODDSLEDGER_TEST_PGBOUNCER names another mode.
+	mode := cmp.Or(pgtest.PgBouncerExecMode(t), "exec")
+	pc, err := pgx.ParseConfig(bouncer.URL() + "&default_query_exec_mode=" + mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := db.poolConfig(t, "oddsledger-writer")
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(bouncer.Port())
+	cfg.ConnConfig.Fallbacks = nil
+	cfg.ConnConfig.DefaultQueryExecMode = pc.DefaultQueryExecMode
+	h := newFaultHarness(t, db, cfg, 500*time.Millisecond)
+
+	admin, err := pgx.Connect(ctx, bouncer.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	killer := db.connect(t)
+	var kills, rounds atomic.Int64
+	h.goFault(func(ctx context.Context) {
+		defer admin.Close(context.WithoutCancel(ctx))
+		defer killer.Close(context.WithoutCancel(ctx))
+		for h.paceFaults(ctx, 6, 30*time.Millisecond, 50*time.Millisecond) {
+			pids, err := serverPIDs(ctx, admin)
+			var n int64
+			if err == nil {
+				err = killer.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+FROM unnest($1::int[]) AS pid`, pids).Scan(&n)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					t.Errorf("killer: %v", err)
+				}
+				return
+			}
+			rounds.Add(1)
+			kills.Add(n)
+		}
+	})
+
+	h.enqueueAll(context.Background())
+	stats := h.close()
+	h.stopFaults()
+	r := h.verify(stats)
+	t.Logf("PgBouncerTerminateServer (pgx %s mode): %s; server connections terminated %d (in %d killer rounds)", mode, r, kills.Load(), rounds.Load())
+	if kills.Load() == 0 {
+		t.Errorf("the killer terminated no server connection in %d rounds: the scenario tested nothing", rounds.Load())
+	}
+}
+
+// serverPIDs returns the backend pids of the server connections PgBouncer
+// holds (SHOW SERVERS on its admin console; 0 while one logs in).
+func serverPIDs(ctx context.Context, admin *pgx.Conn) ([]int32, error) {
+	rows, err := admin.Query(ctx, "SHOW SERVERS")
+	if err != nil {
+		return nil, err
+	}
+	pids, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (int32, error) {
+		m, err := pgx.RowToMap(row)
+		if err != nil {
+			return 0, err
+		}
+		pid, ok := m["remote_pid"].(int32)
+		if !ok {
+			return 0, fmt.Errorf("SHOW SERVERS: remote_pid %v (%T), want an int4", m["remote_pid"], m["remote_pid"])
+		}
+		return pid, nil
+	})
+	return slices.DeleteFunc(pids, func(pid int32) bool { return pid == 0 }), err
 }
 
 // Batches of the scenarios.
@@ -721,7 +825,11 @@ func errKind(err error) string {
 	for err != nil {
 		switch e := err.(type) {
 		case *pgconn.PgError:
-			parts = append(parts, "PgError "+e.Code)
+			if e.Code == "08P01" { // PgBouncer's errors: the message says which
+				parts = append(parts, "PgError "+e.Code+" "+strconv.Quote(e.Message))
+			} else {
+				parts = append(parts, "PgError "+e.Code)
+			}
 		case syscall.Errno:
 			parts = append(parts, "Errno "+e.Error())
 		default:
@@ -758,27 +866,15 @@ func errKind(err error) string {
 // ctx is still alive.
 func (h *faultHarness) paceFaults(ctx context.Context, n int64, lo, hi time.Duration) bool {
 	start := h.queue.Stats().Succeeded
-	if !sleepCtx(ctx, lo+mrand.N(hi-lo)) {
+	if !writequeue.SleepCtx(ctx, lo+mrand.N(hi-lo)) {
 		return false
 	}
 	for h.queue.Stats().Succeeded < start+n {
-		if !sleepCtx(ctx, time.Millisecond) {
+		if !writequeue.SleepCtx(ctx, time.Millisecond) {
 			return false
 		}
 	}
 	return true
-}
-
-// sleepCtx sleeps for d and reports whether ctx is still alive.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func randomHex(n int) string {
