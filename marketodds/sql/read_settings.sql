@@ -1,0 +1,14 @@
+-- read_settings: two settings for the rest of a read's own transaction (the
+-- store rolls it back after the read, which ends them, also inside a host's
+-- transaction):
+--   - plan_cache_mode = force_generic_plan: the read statements run as
+--     prepared statements, and a custom plan (PostgreSQL's choice for them:
+--     pruned partitions make it look cheaper) plans every partition of
+--     history and of the scrape log anew at each call, which costs more than
+--     running the read. The generic plan is made once per connection, and
+--     prunes the partitions outside the read's times when it starts
+--     (EXPLAIN: "Subplans Removed").
+--   - jit = off: the estimate of a lateral probe per market over many
+--     partitions easily passes jit_above_cost, and compiling the plan takes
+--     hundreds of milliseconds for a read that runs in a few.
+SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('jit', 'off', true)
