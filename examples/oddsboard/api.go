@@ -7,33 +7,25 @@ import (
 	"github.com/oddsledger/oddsledger/marketodds"
 )
 
-// The read API the board uses: the one issue #13 adds to marketodds. Until
-// marketodds has it, board_fallback.go (temporary) implements it from what
-// the package has today. When it lands:
-//   - delete board_fallback.go;
-//   - point the aliases below at marketodds (marketodds.Query, ...);
-//   - newReader returns the store itself, margin is marketodds.Market.Margin
-//     and bestPrices the package's best-price function;
-//   - the scrape list (Scrapes, Scrape) takes whatever name the package
-//     gives it.
-//
-// Nothing else in the board names a fallback type or function.
+// The board reads the store through marketodds' read API only; these
+// names keep the handlers short.
 type (
 	// Query selects markets: EventIDs is required, Bookmakers and MarketIDs
 	// narrow (nil: all).
-	Query = fallbackQuery
+	Query = marketodds.Query
 	// MarketState is a market as it stood at some time.
-	MarketState = fallbackMarketState
+	MarketState = marketodds.MarketState
 	// OpenClose is a market's opening record and the record in force at a
 	// closing time.
-	OpenClose = fallbackOpenClose
+	OpenClose = marketodds.OpenClose
 	// BestPrice is the highest odds of one outcome across bookmakers.
-	BestPrice = fallbackBestPrice
+	BestPrice = marketodds.BestPrice
 	// Scrape is the last scrape of one (event, bookmaker).
-	Scrape = fallbackScrape
+	Scrape = marketodds.Scrape
 )
 
-// reader is what the board reads the store with.
+// reader is what the board reads the store with: *marketodds.Store, or a
+// stand-in in tests.
 type reader interface {
 	// MarketsAt returns one state per market changed at or before at, in key
 	// order.
@@ -49,17 +41,17 @@ type reader interface {
 	Scrapes(ctx context.Context, eventIDs []int64) ([]Scrape, error)
 }
 
-// newReader returns the board's reader of the store, whose tables db
-// reaches.
-func newReader(store *marketodds.Store, db marketodds.DB) reader { return newFallbackReader(store, db) }
+var _ reader = (*marketodds.Store)(nil)
+
+// newReader returns the board's reader of the store.
+func newReader(store *marketodds.Store, _ marketodds.DB) reader { return store }
 
 var (
 	// margin is the bookmaker's margin on a market, in percent:
-	// (sum of 1/odds - 1) * 100; NaN when the book is incomplete (fewer
-	// than two outcomes, or one suspended).
-	margin = fallbackMargin
+	// (sum of 1/odds - 1) * 100; NaN when the book is incomplete.
+	margin = marketodds.Market.Margin
 	// bestPrices returns the best price of every outcome of every market
 	// across bookmakers, ignoring unavailable markets and suspended
 	// outcomes.
-	bestPrices = fallbackBestPrices
+	bestPrices = marketodds.BestPrices
 )
