@@ -57,6 +57,22 @@
 // learns which partitions exist from the catalog, so a writer with only
 // the grants README lists never runs DDL. All names live in Config.Schema.
 //
+// # Reading
+//
+// MarketsAt answers every bookmaker's odds of an event as they stood at any
+// time T, with SeenAt, the newest scrape at or before T, which tells a market
+// still offered from one only not scraped. History returns what a chart
+// needs for a window, for a whole event in one call (ScanHistory streams
+// it); OpeningClosing the opening and closing records; Scrapes the newest
+// scrape per event and bookmaker. Market.Margin and BestPrices work on what
+// they return. The reads drive from the current table's keys and probe
+// history's unique index once per market, newest partition first: a read
+// 28 days back costs about what a read of now does. Each read runs in a
+// short transaction of its own that asks for a generic plan and no JIT
+// (SET LOCAL): planning every partition anew, or compiling the plan, would
+// cost more than the read. Retention drops history, not the current rows: a
+// state only a dropped partition held is no longer read.
+//
 // # SQL
 //
 // Every statement lives in the package's sql directory, one file each,
