@@ -89,7 +89,37 @@ func newBoard(d *driver, r reader, logger *slog.Logger) *board {
 				"in_flight": st.Queue.InFlight},
 		}
 	}))
+	// The store's own counters (Store.Stats), and its write calls as its
+	// Config.OnBatch hook reported them to the feed.
+	b.vars.Set("store", expvar.Func(func() any { return storeVars(d.feed.Store().Stats()) }))
+	b.vars.Set("write_batches", expvar.Func(func() any { return batchVars(d.feed.Stats().Batches) }))
 	return b
+}
+
+// storeVars is a store's Stats for /debug/vars.
+func storeVars(st marketodds.Stats) map[string]int64 {
+	return map[string]int64{
+		"batches": st.Batches, "succeeded": st.Succeeded, "failed": st.Failed, "writes": st.Writes,
+		"invalid": st.Invalid, "rows_isolated": st.RowsIsolated, "upserted": st.Upserted, "stale": st.Stale,
+		"confirmed_by_scrape": st.ConfirmedByScrape, "history_added": st.HistoryAdded,
+		"history_duplicate": st.HistoryDuplicate, "scrapes": st.Scrapes, "partitions_created": st.PartitionsCreated,
+		"partitions_dropped": st.PartitionsDropped, "transient_errors": st.TransientErrors,
+		"permanent_errors": st.PermanentErrors,
+	}
+}
+
+// batchVars are the write calls for /debug/vars: count, errors, the sum of
+// the batch sizes, and the durations' histogram: counts[i] is the number of
+// calls that took at most bounds[i] ms (and more than the bound before);
+// the last count, one past the bounds, is of the slower calls.
+func batchVars(bs feed.BatchStats) map[string]any {
+	return map[string]any{
+		"count": bs.Count, "errors": bs.Errors, "batch_size_sum": bs.Writes,
+		"duration_ms": map[string]any{
+			"bounds": feed.BatchBucketsMs, "counts": bs.Buckets,
+			"sum": float64(bs.Total) / float64(time.Millisecond), "max": float64(bs.Max) / float64(time.Millisecond),
+		},
+	}
 }
 
 func (b *board) handler() http.Handler {

@@ -29,7 +29,9 @@
 //	                                     unavailable markets, when each bookmaker was seen; "as of" an earlier time
 //	/events/{id}/markets/{market}?line=L the line movement of one market: every outcome at every bookmaker
 //	                                     over time, unavailable periods shaded, opening and closing marked
-//	/debug/vars                          counters (expvar): cycles, writes, history rows, the write queue
+//	/debug/vars                          counters (expvar): cycles, writes, history rows, the write queue,
+//	                                     the store's Stats and its write calls (Config.OnBatch: count, errors,
+//	                                     batch sizes, a duration histogram)
 //
 // Ctrl-C stops the feeding and the server, lets the queue write what it
 // holds, and exits. Logs go to stderr; `go run ./examples/oddsboard -h`
@@ -154,7 +156,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := feed.ResetSchema(ctx, db.Pool, o.schema); err != nil {
 		return err
 	}
-	store, err := marketodds.NewStore(db.Pool, &marketodds.Config{Schema: o.schema})
+	// feed.NewStore installs the feed's write metrics as Config.OnBatch.
+	store, metrics, err := feed.NewStore(db.Pool, &marketodds.Config{Schema: o.schema})
 	if err != nil {
 		return err
 	}
@@ -163,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The wiring, as the scraper's.
-	fd := feed.New(feed.Config{Store: store, Logger: logger, BatchSize: 5000, RunID: started.Unix()})
+	fd := feed.New(feed.Config{Store: store, Metrics: metrics, Logger: logger, BatchSize: 5000, RunID: started.Unix()})
 	if err := fd.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}

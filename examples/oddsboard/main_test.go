@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/oddsledger/oddsledger/internal/pgtest"
@@ -179,6 +181,57 @@ type boardVars struct {
 			Retries   int64 `json:"retries"`
 		} `json:"queue"`
 	} `json:"feed"`
+	// Store is Store.Stats.
+	Store map[string]int64 `json:"store"`
+	// WriteBatches are the write calls, from Config.OnBatch.
+	WriteBatches struct {
+		Count        int64 `json:"count"`
+		Errors       int64 `json:"errors"`
+		BatchSizeSum int64 `json:"batch_size_sum"`
+		DurationMs   struct {
+			Bounds []float64 `json:"bounds"`
+			Counts []int64   `json:"counts"`
+			Sum    float64   `json:"sum"`
+			Max    float64   `json:"max"`
+		} `json:"duration_ms"`
+	} `json:"write_batches"`
+}
+
+// storeKeys are the keys of "store" in /debug/vars: every counter of
+// marketodds.Stats.
+var storeKeys = []string{"batches", "succeeded", "failed", "writes", "invalid", "rows_isolated", "upserted", "stale",
+	"confirmed_by_scrape", "history_added", "history_duplicate", "scrapes", "partitions_created", "partitions_dropped",
+	"transient_errors", "permanent_errors"}
+
+// checkStoreVars checks that "store" and "write_batches" are there, whole
+// and plausible, for a board that has written and failed nothing.
+func checkStoreVars(t *testing.T, v boardVars) {
+	t.Helper()
+	st := v.Store
+	for _, k := range storeKeys {
+		if _, ok := st[k]; !ok {
+			t.Errorf("/debug/vars: store lacks %q: %v", k, st)
+		}
+	}
+	if len(st) != len(storeKeys) {
+		t.Errorf("/debug/vars: store has %d counters, want %d: %v", len(st), len(storeKeys), st)
+	}
+	if st["batches"] == 0 || st["writes"] < st["batches"] || st["upserted"] == 0 || st["history_added"] == 0 ||
+		st["scrapes"] == 0 || st["partitions_created"] == 0 || st["failed"] != 0 || st["transient_errors"] != 0 ||
+		st["permanent_errors"] != 0 || st["invalid"] != 0 || st["rows_isolated"] != 0 || st["confirmed_by_scrape"] != 0 {
+		t.Errorf("/debug/vars: store %v", st)
+	}
+	wb := v.WriteBatches
+	h := wb.DurationMs
+	var inBuckets int64
+	for _, n := range h.Counts {
+		inBuckets += n
+	}
+	if wb.Count == 0 || wb.Errors != 0 || wb.BatchSizeSum < wb.Count || len(h.Bounds) < 3 ||
+		len(h.Counts) != len(h.Bounds)+1 || inBuckets != wb.Count || !(h.Sum > 0) || !(h.Max > 0) ||
+		h.Max > h.Sum || !slices.IsSorted(h.Bounds) {
+		t.Errorf("/debug/vars: write_batches %+v (%d in the buckets)", wb, inBuckets)
+	}
 }
 
 // firstEvent returns an event id the events page links to.
@@ -209,6 +262,13 @@ func TestBoardHTTP(t *testing.T) {
 	if v.Events != 6 || v.Feed.HistoryRows == 0 || v.Feed.Writes < v.Feed.Changes || v.Feed.Queue.Enqueued == 0 ||
 		v.Feed.Queue.Dropped != 0 || v.Feed.Rejected != 0 || v.SimulatedTime == "" {
 		t.Errorf("/debug/vars: %+v", v)
+	}
+	checkStoreVars(t, v)
+	// The board's variables are rendered in key order, "feed" before
+	// "store", and a batch is counted by the store before the feed hears of
+	// it: the store's count of history rows cannot be behind the feed's.
+	if v.Store["history_added"] < v.Feed.HistoryRows {
+		t.Errorf("/debug/vars: store %v behind the feed %+v", v.Store, v.Feed)
 	}
 
 	for _, c := range []struct {
@@ -276,6 +336,29 @@ func TestBoardHTTP(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestBoardVarsAgree: once the backfill is written and nothing feeds (the
+// default -speed of startBoard), the store's counters, its write calls and
+// the feed's agree with each other and with the tables.
+func TestBoardVarsAgree(t *testing.T) {
+	t.Parallel()
+	b := startBoard(t)
+	v := b.vars(t)
+	checkStoreVars(t, v)
+	var history, scrapes int64
+	q := func(table string) string { return pgx.Identifier{b.schema, table}.Sanitize() }
+	if err := pgtest.Pool(t).QueryRow(context.Background(), `SELECT (SELECT count(*) FROM `+q("market_odds_history")+
+		`), (SELECT count(*) FROM `+q("market_scrape_log")+`)`).Scan(&history, &scrapes); err != nil {
+		t.Fatal(err)
+	}
+	st := v.Store
+	if st["history_added"] != history || v.Feed.HistoryRows != history || st["scrapes"] != scrapes ||
+		st["batches"] != v.WriteBatches.Count || st["batches"] != v.Feed.Queue.Succeeded || st["succeeded"] != st["batches"] ||
+		st["writes"] != v.WriteBatches.BatchSizeSum || st["writes"] != v.Feed.Writes || v.Feed.Scrapes != scrapes {
+		t.Errorf("/debug/vars: store %v, write_batches %+v, feed %+v; the tables hold %d history rows, %d scrapes",
+			st, v.WriteBatches, v.Feed, history, scrapes)
+	}
 }
 
 func TestParseFlags(t *testing.T) {

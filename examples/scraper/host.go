@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,10 +40,10 @@ type host struct {
 
 // newHost wires the feed, and the baseline's handler when legacy is not
 // nil.
-func newHost(logger *slog.Logger, store *marketodds.Store, legacy *legacyStore, batchSize, workers int,
-	runID int64) *host {
+func newHost(logger *slog.Logger, store *marketodds.Store, metrics *feed.WriteMetrics, legacy *legacyStore,
+	batchSize, workers int, runID int64) *host {
 	h := &host{logger: logger, legacy: legacy, batchSize: batchSize}
-	h.Feed = feed.New(feed.Config{Store: store, Logger: logger, BatchSize: batchSize, RunID: runID,
+	h.Feed = feed.New(feed.Config{Store: store, Metrics: metrics, Logger: logger, BatchSize: batchSize, RunID: runID,
 		Queue: &writequeue.Config{Workers: workers}, OnDropOther: h.onDropSnapshots})
 	if legacy != nil {
 		writequeue.Handle(h.Queue, h.writeSnapshots)
@@ -108,4 +110,28 @@ func (h *host) onDropSnapshots(batch any, err error) {
 	default:
 		h.logger.Error("batch of unknown type dropped", "type", fmt.Sprintf("%T", batch), "err", err)
 	}
+}
+
+// durations keeps the duration of every write call of the store: a
+// marketodds.Config.OnBatch hook, called from the queue's workers. A run
+// makes a few hundred calls; a host that runs for ever keeps a histogram
+// only, as feed.WriteMetrics does.
+type durations struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (d *durations) onBatch(ev marketodds.BatchEvent) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.d = append(d.d, ev.Duration)
+}
+
+// sorted returns the durations kept so far, shortest first.
+func (d *durations) sorted() []time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := slices.Clone(d.d)
+	slices.Sort(out)
+	return out
 }

@@ -30,7 +30,17 @@
 // snapshot of all of its markets, one row per market, in the table
 // legacy_odds_snapshots, shaped like market_odds_history. Between cycles,
 // where a real scraper would sleep, the program waits for the queue to
-// write the cycle's batches, so that each progress line is complete.
+// write the cycle's batches, so that each progress line is complete. Each
+// line shows the cycle's write time: the durations of its WriteMarketBatch
+// calls summed, as Config.OnBatch reports them.
+//
+// -confirm chooses how the store confirms the markets that did not change
+// (marketodds.Config.Confirm, recorded in the schema by Migrate): markets,
+// the default, an UPDATE of every such market's current row per scrape; or
+// scrapes, where only changed markets are written and each scrape's row in
+// market_scrapes confirms the rest. Run it both ways with the same -seed to
+// compare them: the same history and scrape log, the same reads, less
+// written.
 //
 // At the end it reads PostgreSQL's own row counts and sizes of both designs
 // and prints them: over all cycles (the first one stores every market in
@@ -39,9 +49,14 @@
 // change rate spread uniformly over ~50 markets, history stores about 94%
 // fewer rows than the snapshots: 1 - q/(1-(1-q)^m), which the program
 // prints next to the measured figure. The current table (one row per
-// market) is rewritten by every scrape; its bytes level off after a few
-// cycles, and are shown separately. Changes concentrated in a few events
-// save much less.
+// market) and the scrape log (one row per scrape, and one per event and
+// bookmaker) are shown separately, and summed with history: with
+// -confirm=markets every scrape rewrites the current row of every market it
+// saw, and the table's bytes level off after a few cycles; with
+// -confirm=scrapes only changed markets' rows are rewritten. Changes
+// concentrated in a few events save much less. The table ends with the
+// store's own counters (Store.Stats) and the write calls' durations (count,
+// mean, exact p50 and p99, and feed.WriteMetrics's histogram).
 //
 // Run it from the module root, with nothing to set up:
 //
@@ -112,6 +127,7 @@ type options struct {
 	batch          int
 	workers        int
 	legacy         bool
+	confirm        marketodds.ConfirmMode
 	db             string
 	schema         string
 	level          slog.Level
@@ -130,6 +146,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed plays the same scrapes")
 	fs.IntVar(&o.batch, "batch", 5000, "writes per batch (the writes of many scrapes go in one batch)")
 	fs.IntVar(&o.workers, "workers", 4, "write queue workers (batches written at once)")
+	fs.Func("confirm", "how the store confirms markets that did not change: markets (an UPDATE of every market's current\n"+
+		"row per scrape) or scrapes (one row per scrape; only changed markets are written); default markets",
+		func(s string) (err error) { o.confirm, err = parseConfirm(s); return err })
 	fs.BoolVar(&o.legacy, "legacy", true, "also store full snapshots the pre-library way, for comparison (-legacy=false: off)")
 	fs.StringVar(&o.db, "db", "", "PostgreSQL URL (default $DATABASE_URL; when neither is set, a throwaway server "+
 		"from the local PostgreSQL binaries, removed on exit)")
@@ -162,6 +181,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
+// parseConfirm reads -confirm: a marketodds.ConfirmMode by its name.
+func parseConfirm(s string) (marketodds.ConfirmMode, error) {
+	for _, m := range []marketodds.ConfirmMode{marketodds.ConfirmMarkets, marketodds.ConfirmScrapes} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("want %s or %s", marketodds.ConfirmMarkets, marketodds.ConfirmScrapes)
+}
+
 // run is the whole program; main adds only the signals and the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
@@ -186,7 +215,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The store could log too (Config.Logger: rejected rows at Warn, batches
 	// at Debug); here the host logs what it sees, and the store's logger is
 	// left at its default, which discards, so that nothing is logged twice.
-	store, err := marketodds.NewStore(pool, &marketodds.Config{Schema: o.schema})
+	// -confirm is recorded in the new schema by Migrate. Config.OnBatch:
+	// feed.NewStore installs the feed's write metrics (calls, errors, sizes,
+	// a duration histogram); the hook given here is called after it, and
+	// keeps every call's duration for the closing table's exact percentiles.
+	durs := &durations{}
+	store, metrics, err := feed.NewStore(pool, &marketodds.Config{Schema: o.schema, Confirm: o.confirm,
+		OnBatch: durs.onBatch})
 	if err != nil {
 		return err
 	}
@@ -202,7 +237,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The wiring (examples/internal/feed), and the baseline's handler.
-	h := newHost(logger, store, legacy, o.batch, o.workers, started.Unix())
+	h := newHost(logger, store, metrics, legacy, o.batch, o.workers, started.Unix())
 	// The queue's run context must outlive a Ctrl-C: cancelling it is a hard
 	// stop, while Close drains.
 	if err := h.Start(context.WithoutCancel(ctx)); err != nil {
@@ -229,7 +264,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger.Info("classifier warmed", "markets", warmed)
 	sm := sim.New(sc)
 	m := newMeter(pool, o.schema, o.legacy)
-	rep := &report{plannedCycles: o.cycles, sim: sc, legacy: o.legacy,
+	rep := &report{plannedCycles: o.cycles, sim: sc, legacy: o.legacy, confirm: o.confirm, workers: o.workers,
 		defaultWorkload: o.change == defaultChange && o.interval == defaultInterval && o.horizon == defaultHorizon}
 
 	fmt.Fprintf(stdout, "oddsledger scraper example: %d events x 3 bookmakers (betpawa, sportybet, bet9ja), ~%d markets each;\n",
@@ -237,29 +272,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%d cycles %s of simulated time apart; change probability %.3g per market per cycle; seed %d.\n",
 		o.cycles, o.interval, o.change, o.seed)
 	fmt.Fprintf(stdout, "PostgreSQL %s (%s), schema %q (dropped and recreated).\n", db.Version, db.Where, o.schema)
+	fmt.Fprintf(stdout, "Confirmation: -confirm=%s (%s).\n", o.confirm, confirmText(o.confirm))
 	if !o.legacy {
 		fmt.Fprintf(stdout, "Snapshot baseline off (-legacy=false).\n")
 	}
+	fmt.Fprintf(stdout, "Per cycle, \"write\" is the sum of the durations of the cycle's WriteMarketBatch calls as\n"+
+		"Config.OnBatch reports them (%d workers write at once; the snapshot baseline's writes are not in it); the\n"+
+		"last figure is the cycle's wall time, scraping and snapshots included.\n", o.workers)
 	fmt.Fprintln(stdout)
 
 	// progress prints the line of a cycle: what it scraped, and what the
 	// queue wrote of it.
-	type mark struct{ scraped, changed, hist, snaps int64 }
-	progress := func(cycle int, ce sim.CycleEvents, before mark, t0 time.Time, note string) {
+	type mark struct {
+		scraped, changed, hist, snaps, calls int64
+		write                                time.Duration
+	}
+	markNow := func() mark {
 		st := h.Stats()
-		scraped, changed := st.Scraped-before.scraped, st.Changed-before.changed
+		return mark{st.Scraped, st.Changed, st.HistoryAdded, h.snapshotRows.Load(), st.Batches.Count, st.Batches.Total}
+	}
+	progress := func(cycle int, ce sim.CycleEvents, before mark, t0 time.Time, note string) {
+		now := markNow()
+		st := h.Stats()
+		scraped, changed := now.scraped-before.scraped, now.changed-before.changed
 		fmt.Fprintf(stdout, "cycle %*d/%d  %s  events %d (%d live, %d finished)  markets %s  changed %s (%.1f%%)  "+
-			"history +%s  snapshots +%s  retried %d  dropped %d  %s%s\n",
+			"history +%s  snapshots +%s  retried %d  dropped %d  write %s (%d calls)  %s%s\n",
 			len(fmt.Sprint(o.cycles)), cycle, o.cycles, sm.Clock().Format("15:04"), len(sm.Events()), ce.Live,
 			len(ce.Finished), num(scraped), num(changed), 100*float64(changed)/float64(max(scraped, 1)),
-			num(st.HistoryAdded-before.hist), num(h.snapshotRows.Load()-before.snaps),
-			st.Queue.Retries, st.Queue.Dropped, time.Since(t0).Round(10*time.Millisecond), note)
+			num(now.hist-before.hist), num(now.snaps-before.snaps), st.Queue.Retries, st.Queue.Dropped,
+			(now.write - before.write).Round(time.Millisecond), now.calls-before.calls,
+			time.Since(t0).Round(10*time.Millisecond), note)
 	}
 	var last func() // prints the line of an interrupted cycle, once the queue has drained
 	for cycle := 1; cycle <= o.cycles && ctx.Err() == nil; cycle++ {
 		t0 := time.Now()
-		st := h.Stats()
-		before := mark{st.Scraped, st.Changed, st.HistoryAdded, h.snapshotRows.Load()}
+		before := markNow()
 		ce := sm.Advance()
 		for _, id := range ce.Finished {
 			// The match is over: its markets will not be scraped again, and
@@ -289,6 +336,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cycle == 1 {
 			st := h.Stats()
 			rep.scraped1, rep.changed1, rep.distinct1, rep.scrapes1 = st.Scraped, st.Changed, sm.Distinct(), st.Scrapes
+			rep.writeTime1 = st.Batches.Total
 			if rep.afterFirst, err = m.sizes(ctx); err != nil {
 				return err
 			}
@@ -322,8 +370,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep.scraped, rep.changed, rep.scrapes = st.Scraped, st.Changed, st.Scrapes
 	rep.retries, rep.dropped = st.Queue.Retries, st.Queue.Dropped
 	rep.droppedWrites, rep.droppedRows = st.DroppedWrites, h.droppedRows.Load()
-	rep.upserted, rep.stale, rep.rejected = st.Upserted, st.Stale, st.Rejected
-	rep.historyAdded, rep.historyDup = st.HistoryAdded, st.HistoryDuplicate
+	rep.store, rep.batches, rep.durations = store.Stats(), st.Batches, durs.sorted()
 	rep.elapsed = time.Since(started)
 	rep.print(stdout)
 	return nil

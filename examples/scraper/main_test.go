@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/oddsledger/oddsledger/internal/pgtest"
+	"github.com/oddsledger/oddsledger/marketodds"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -42,8 +43,12 @@ func runOK(t *testing.T, ctx context.Context, args []string) (stdout, stderr str
 // dbCounts are what a run left in its schema.
 type dbCounts struct {
 	Current, History, Snapshots, SteadyHistory, SteadySnapshots int64
-	// Digest is a hash of every history row, times relative to the first.
-	Digest string
+	// ScrapeLog and Scrapes count the rows of market_scrape_log and
+	// market_scrapes.
+	ScrapeLog, Scrapes int64
+	// Digest is a hash of every history row, times relative to the first;
+	// LogDigest the same of the scrape log.
+	Digest, LogDigest string
 }
 
 func readCounts(t *testing.T, schema string) dbCounts {
@@ -62,8 +67,15 @@ func readCounts(t *testing.T, schema string) dbCounts {
             outcomes::text, market_groups::text, handicap_type, handicap_home, unavailable,
             extract(epoch FROM captured_at - (SELECT min(captured_at) FROM `+q("market_odds_history")+`))), ','
         ORDER BY event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at))
-     FROM `+q("market_odds_history")+`)`).Scan(
-		&c.Current, &c.History, &c.Snapshots, &c.SteadyHistory, &c.SteadySnapshots, &c.Digest)
+     FROM `+q("market_odds_history")+`),
+    (SELECT count(*) FROM `+q("market_scrape_log")+`),
+    (SELECT count(*) FROM `+q("market_scrapes")+`),
+    (SELECT md5(string_agg(concat_ws('|', event_id, bookmaker_slug,
+            extract(epoch FROM scraped_at - (SELECT min(scraped_at) FROM `+q("market_scrape_log")+`))), ','
+        ORDER BY event_id, bookmaker_slug, scraped_at))
+     FROM `+q("market_scrape_log")+`)`).Scan(
+		&c.Current, &c.History, &c.Snapshots, &c.SteadyHistory, &c.SteadySnapshots, &c.Digest,
+		&c.ScrapeLog, &c.Scrapes, &c.LogDigest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,28 +106,50 @@ func sumAll(out, re string) (sum int64, n int) {
 	return sum, n
 }
 
+// TestRun runs the example twice with the same seed, once in each
+// confirmation mode, and checks the output against the database: the two
+// modes store the same history, scrape log and current rows, and read the
+// same last_confirmed_at through market_odds_live.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	argsA, schemaA := smallArgs(t)
-	argsB, schemaB := smallArgs(t)
+	argsA, schemaA := smallArgs(t, "-confirm=markets")
+	argsB, schemaB := smallArgs(t, "-confirm", "scrapes")
 	outA, errA := runOK(t, context.Background(), argsA)
-	outB, _ := runOK(t, context.Background(), argsB)
-	t.Logf("output:\n%s", outA)
-
-	for _, want := range []string{
-		"All cycles (1..4", "Steady state (cycles 2..4", "market-level: market_odds_current",
-		"market-level: market_odds_history", "snapshots:    legacy_odds_snapshots", "reduction: history vs snapshots",
-		"0 batches dropped", "0 writes rejected", "uniform",
-	} {
-		if !strings.Contains(outA, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if strings.Contains(errA, "level=ERROR") || strings.Contains(errA, "level=WARN") {
-		t.Errorf("warnings or errors logged:\n%s", errA)
-	}
+	outB, errB := runOK(t, context.Background(), argsB)
+	t.Logf("output, -confirm=markets:\n%s", outA)
+	t.Logf("output, -confirm=scrapes:\n%s", outB)
 
 	c := readCounts(t, schemaA)
+	for _, run := range []struct {
+		mode, out, errs, schema string
+	}{{"markets", outA, errA, schemaA}, {"scrapes", outB, errB, schemaB}} {
+		out := run.out
+		for _, want := range []string{
+			"All cycles (1..4", "Steady state (cycles 2..4", "market-level: market_odds_current",
+			"market-level: market_odds_history", "snapshots:    legacy_odds_snapshots", "reduction: history vs snapshots",
+			"reduction: current + history + scrape log vs snapshots", "0 batches dropped", "0 writes rejected", "uniform",
+			"Confirmation: -confirm=" + run.mode, "-confirm=" + run.mode + " (this run)",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("-confirm=%s: output lacks %q", run.mode, want)
+			}
+		}
+		// The scrape log and the sum have a line each in both tables.
+		for _, line := range []string{"market-level: scrape log (2)", "market-level: current + history + scrape log"} {
+			if n := strings.Count(out, line); n != 2 {
+				t.Errorf("-confirm=%s: %d lines %q, want one per table", run.mode, n, line)
+			}
+		}
+		if strings.Contains(run.errs, "level=ERROR") || strings.Contains(run.errs, "level=WARN") {
+			t.Errorf("-confirm=%s: warnings or errors logged:\n%s", run.mode, run.errs)
+		}
+		var mode string
+		if err := pgtest.Pool(t).QueryRow(context.Background(), "SELECT confirm_mode FROM "+
+			pgx.Identifier{run.schema, "oddsledger_settings"}.Sanitize()).Scan(&mode); err != nil || mode != run.mode {
+			t.Errorf("-confirm=%s: the schema records confirm_mode %q (%v)", run.mode, mode, err)
+		}
+	}
+
 	if distinct := number(t, outA, `([\d,]+) distinct markets`); c.Current != distinct {
 		t.Errorf("current rows %d, want one per distinct market seen: %d", c.Current, distinct)
 	}
@@ -125,6 +159,10 @@ func TestRun(t *testing.T) {
 	}
 	if c.SteadyHistory == 0 {
 		t.Error("no history rows after the first cycle")
+	}
+	// 20 events (some finish and are replaced) x 3 bookmakers x 4 cycles.
+	if c.ScrapeLog < 240 || c.Scrapes < 60 || c.Scrapes > c.ScrapeLog {
+		t.Errorf("scrape log of %d rows, market_scrapes of %d: want at least 240 and 60", c.ScrapeLog, c.Scrapes)
 	}
 	// The progress lines and the table agree with the database.
 	if sum, n := sumAll(outA, `history \+([\d,]+)`); n != 4 || sum != c.History {
@@ -139,13 +177,96 @@ func TestRun(t *testing.T) {
 	if finished, _ := sumAll(outA, `live, (\d+) finished`); finished == 0 {
 		t.Errorf("no event finished: the run did not exercise ForgetEvent")
 	}
+	if got := number(t, outA, `scrape log \(2\)\s+([\d,]+)`); got != c.ScrapeLog+c.Scrapes {
+		t.Errorf("the scrape log line shows %d rows, the tables hold %d + %d", got, c.ScrapeLog, c.Scrapes)
+	}
 
-	// The same seed plays the same run, row for row.
+	// The same seed plays the same run, row for row, in either mode.
 	if cb := readCounts(t, schemaB); cb != c {
 		t.Errorf("same seed, different results:\n%+v\n%+v", c, cb)
 	}
 	if a, b := cycleLines(outA), cycleLines(outB); a != b {
 		t.Errorf("same seed, different progress:\n%s\n---\n%s", a, b)
+	}
+	// Reads agree: market_odds_live gives every market the same
+	// last_confirmed_at (relative to the run's first scrape) in both modes.
+	// The current table's own column does not: with -confirm=scrapes an
+	// unchanged market's is left behind, and the view makes up for it.
+	live := func(schema string) string {
+		q := func(table string) string { return pgx.Identifier{schema, table}.Sanitize() }
+		return `SELECT event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0) AS line,
+    last_confirmed_at - (SELECT min(scraped_at) FROM ` + q("market_scrape_log") + `) AS confirmed,
+    last_updated_at - (SELECT min(scraped_at) FROM ` + q("market_scrape_log") + `) AS updated,
+    unavailable_at - (SELECT min(scraped_at) FROM ` + q("market_scrape_log") + `) AS unavailable,
+    change_count FROM ` + q("market_odds_live")
+	}
+	behind := func(schema string) string {
+		q := func(table string) string { return pgx.Identifier{schema, table}.Sanitize() }
+		return `(SELECT count(*) FROM ` + q("market_odds_current") + ` c JOIN ` + q("market_odds_live") + ` l
+    USING (event_id, bookmaker_slug, betpawa_market_id, line) WHERE c.last_confirmed_at < l.last_confirmed_at)`
+	}
+	var nA, nB, differ, behindA, behindB int64
+	err := pgtest.Pool(t).QueryRow(context.Background(), `WITH a AS (`+live(schemaA)+`), b AS (`+live(schemaB)+`)
+SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b),
+    (SELECT count(*) FROM a FULL JOIN b USING (event_id, bookmaker_slug, betpawa_market_id, line)
+     WHERE a.confirmed IS DISTINCT FROM b.confirmed OR a.updated IS DISTINCT FROM b.updated
+        OR a.unavailable IS DISTINCT FROM b.unavailable OR a.change_count IS DISTINCT FROM b.change_count),
+    `+behind(schemaA)+`, `+behind(schemaB)).Scan(&nA, &nB, &differ, &behindA, &behindB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("market_odds_live: %d and %d rows, %d differ; current rows confirmed behind the view: %d and %d",
+		nA, nB, differ, behindA, behindB)
+	if nA != c.Current || nB != c.Current || differ != 0 {
+		t.Errorf("market_odds_live: %d rows (-confirm=markets), %d (-confirm=scrapes), %d markets differ; want %d rows each, none differing",
+			nA, nB, differ, c.Current)
+	}
+	if behindA != 0 || behindB == 0 {
+		t.Errorf("current rows confirmed behind the view: %d (-confirm=markets), %d (-confirm=scrapes); want 0 and some",
+			behindA, behindB)
+	}
+}
+
+// TestRunStoreStats: the closing table's store stats and write calls agree
+// with the database and with each other, in both modes.
+func TestRunStoreStats(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"markets", "scrapes"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			args, schema := smallArgs(t, "-confirm="+mode)
+			out, _ := runOK(t, context.Background(), args)
+			c := readCounts(t, schema)
+			if got := number(t, out, `History: ([\d,]+) rows added`); got != c.History {
+				t.Errorf("Store stats: %d history rows added, the table holds %d:\n%s", got, c.History, out)
+			}
+			if got := number(t, out, `Scrape log: ([\d,]+) scrapes logged`); got != c.ScrapeLog {
+				t.Errorf("Store stats: %d scrapes logged, the scrape log holds %d:\n%s", got, c.ScrapeLog, out)
+			}
+			batches := number(t, out, `Store stats \(Store.Stats\): ([\d,]+) batches`)
+			calls := number(t, out, `Write calls \(Config.OnBatch\): ([\d,]+),`)
+			if sum, n := sumAll(out, `write \S+ \((\d+) calls\)`); batches == 0 || calls != batches || n != 4 || sum != calls {
+				t.Errorf("%d batches in Store.Stats, %d write calls from OnBatch, %d over %d cycle lines: want them equal",
+					batches, calls, sum, n)
+			}
+			writes := number(t, out, `; ([\d,]+) writes, `)
+			if got := number(t, out, `Write calls \(Config.OnBatch\): [\d,]+, 0 errors, ([\d,]+) writes`); got != writes {
+				t.Errorf("OnBatch saw %d writes, Store.Stats %d", got, writes)
+			}
+			upserted := number(t, out, `Current: ([\d,]+) rows upserted`)
+			stale := number(t, out, `([\d,]+) stale`)
+			byScrape := number(t, out, `([\d,]+) confirmed by scrape`)
+			if upserted+stale+byScrape != writes || (mode == "markets") != (byScrape == 0) {
+				t.Errorf("%d upserted + %d stale + %d confirmed by scrape, of %d writes", upserted, stale, byScrape, writes)
+			}
+			if mode == "scrapes" && upserted != c.History {
+				t.Errorf("-confirm=scrapes upserted %d current rows, want one per change: %d", upserted, c.History)
+			}
+			if !regexp.MustCompile(`Per call \(exact, over all \d+\): mean \S+, p50 \S+, p99 \S+, max \S+\.`).MatchString(out) ||
+				!regexp.MustCompile(`Histogram \(ms, [^)]*\): (<=|>)\d+: \d+`).MatchString(out) {
+				t.Errorf("no write duration figures:\n%s", out)
+			}
+		})
 	}
 }
 
@@ -153,7 +274,7 @@ func TestRun(t *testing.T) {
 // which differ from run to run.
 func cycleLines(out string) string {
 	var b strings.Builder
-	clock := regexp.MustCompile(`\d\d:\d\d|  [\d.]+(µs|ms|s|m[\d.]+s)$`)
+	clock := regexp.MustCompile(`\d\d:\d\d|write [\d.]+(µs|ms|s|m[\d.]+s) |  [\d.]+(µs|ms|s|m[\d.]+s)$`)
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "cycle") {
 			b.WriteString(clock.ReplaceAllString(l, "") + "\n")
@@ -322,6 +443,31 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+
+	if o.confirm != marketodds.ConfirmMarkets {
+		t.Errorf("-confirm defaults to %s, want markets", o.confirm)
+	}
+	for args, want := range map[string]marketodds.ConfirmMode{
+		"-confirm=markets": marketodds.ConfirmMarkets, "-confirm=scrapes": marketodds.ConfirmScrapes,
+	} {
+		if o, err := parseFlags([]string{args}, io.Discard); err != nil || o.confirm != want {
+			t.Errorf("parseFlags(%q): %v, %v; want %s", args, o, err, want)
+		}
+	}
+	if o, err := parseFlags([]string{"-confirm", "scrapes", "-confirm", "markets"}, io.Discard); err != nil ||
+		o.confirm != marketodds.ConfirmMarkets {
+		t.Errorf("the last -confirm wins: %v, %v", o, err)
+	}
+	var usage bytes.Buffer
+	for _, bad := range []string{"-confirm=rows", "-confirm=", "-confirm=Scrapes", "-confirm=1"} {
+		usage.Reset()
+		if _, err := parseFlags([]string{bad}, &usage); err == nil || !strings.Contains(err.Error(), "markets or scrapes") {
+			t.Errorf("parseFlags(%q): %v, want a refusal naming the modes", bad, err)
+		}
+	}
+	if _, err := parseFlags([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) || !strings.Contains(usage.String(), "-confirm") {
+		t.Errorf("-h does not list -confirm:\n%s", usage.String())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/oddsledger/oddsledger/examples/internal/feed"
 	"github.com/oddsledger/oddsledger/examples/internal/sim"
 	"github.com/oddsledger/oddsledger/marketodds"
 )
@@ -20,14 +21,18 @@ import (
 // its size is the sum over pg_partition_tree (which lists nothing for a
 // plain table).
 type meter struct {
-	db                      marketodds.DB
-	current, history, snaps string // qualified, quoted; snaps "" when the baseline is off
+	db                 marketodds.DB
+	current, history   string // qualified, quoted
+	scrapeLog, scrapes string // market_scrape_log (partitioned), market_scrapes
+	snaps              string // "" when the baseline is off
 }
 
 func newMeter(db marketodds.DB, schema string, legacy bool) *meter {
 	m := &meter{db: db,
-		current: pgx.Identifier{schema, "market_odds_current"}.Sanitize(),
-		history: pgx.Identifier{schema, "market_odds_history"}.Sanitize(),
+		current:   pgx.Identifier{schema, "market_odds_current"}.Sanitize(),
+		history:   pgx.Identifier{schema, "market_odds_history"}.Sanitize(),
+		scrapeLog: pgx.Identifier{schema, "market_scrape_log"}.Sanitize(),
+		scrapes:   pgx.Identifier{schema, "market_scrapes"}.Sanitize(),
 	}
 	if legacy {
 		m.snaps = pgx.Identifier{schema, legacyTable}.Sanitize()
@@ -36,9 +41,13 @@ func newMeter(db marketodds.DB, schema string, legacy bool) *meter {
 }
 
 // sizes are table sizes in bytes.
-type sizes struct{ current, history, snaps int64 }
+type sizes struct{ current, history, scrapeLog, scrapes, snaps int64 }
 
-func (s sizes) marketLevel() int64 { return s.current + s.history }
+// scrapeLevel is the scrape log: market_scrape_log and market_scrapes.
+func (s sizes) scrapeLevel() int64 { return s.scrapeLog + s.scrapes }
+
+// marketLevel is all of the library's tables: current + history + scrape log.
+func (s sizes) marketLevel() int64 { return s.current + s.history + s.scrapeLevel() }
 
 func (m *meter) size(ctx context.Context, table string) (int64, error) {
 	if table == "" {
@@ -63,15 +72,26 @@ func (m *meter) sizes(ctx context.Context) (sizes, error) {
 	if s.history, err = m.size(ctx, m.history); err != nil {
 		return s, err
 	}
+	if s.scrapeLog, err = m.size(ctx, m.scrapeLog); err != nil {
+		return s, err
+	}
+	if s.scrapes, err = m.size(ctx, m.scrapes); err != nil {
+		return s, err
+	}
 	s.snaps, err = m.size(ctx, m.snaps)
 	return s, err
 }
 
-// counts are row counts; the steady ones count rows captured at or after
-// the second cycle.
+// counts are row counts; the steady ones count rows captured (scraped) at
+// or after the second cycle.
 type counts struct {
-	current                       int64
-	history, historySteady, gone  int64
+	current                      int64
+	history, historySteady, gone int64
+	// scrapeLog: market_scrape_log rows. scrapes: market_scrapes rows, one
+	// per (event, bookmaker); scrapesSteady those first scraped after
+	// cycle 1.
+	scrapeLog, scrapeLogSteady    int64
+	scrapes, scrapesSteady        int64
 	snaps, snapsSteady, snapshots int64
 }
 
@@ -83,6 +103,14 @@ func (m *meter) counts(ctx context.Context, steadyFrom time.Time) (counts, error
 	if err := m.db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE captured_at >= $1),
     count(*) FILTER (WHERE unavailable) FROM `+m.history, steadyFrom).Scan(&c.history, &c.historySteady, &c.gone); err != nil {
 		return c, fmt.Errorf("count history: %w", err)
+	}
+	if err := m.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+m.scrapeLog+`),
+    (SELECT count(*) FROM `+m.scrapeLog+` WHERE scraped_at >= $1),
+    (SELECT count(*) FROM `+m.scrapes+`),
+    (SELECT count(*) FROM (SELECT FROM `+m.scrapeLog+` GROUP BY event_id, bookmaker_slug
+        HAVING min(scraped_at) >= $1) AS later)`, steadyFrom).Scan(
+		&c.scrapeLog, &c.scrapeLogSteady, &c.scrapes, &c.scrapesSteady); err != nil {
+		return c, fmt.Errorf("count the scrape log: %w", err)
 	}
 	if m.snaps == "" {
 		return c, nil
@@ -109,14 +137,16 @@ type report struct {
 	haveFirst             bool // afterFirst was measured
 	rows                  counts
 	legacy                bool
+	confirm               marketodds.ConfirmMode
+	workers               int
 	defaultWorkload       bool // -change, -interval and -horizon at their defaults: the 94% target applies
 	retries, dropped      int64
 	droppedWrites         int64 // writes of dropped market batches
 	droppedRows           int64 // rows of dropped snapshot batches
-	upserted, stale       int64
-	historyAdded          int64
-	historyDup            int64
-	rejected              int64
+	store                 marketodds.Stats
+	batches               feed.BatchStats // the write calls, from Config.OnBatch
+	durations             []time.Duration // every write call's, sorted
+	writeTime1            time.Duration   // the write calls' durations summed over cycle 1
 	elapsed               time.Duration
 }
 
@@ -154,7 +184,7 @@ func (r *report) print(w io.Writer) {
 		return strconv.FormatFloat(float64(bytes)/float64(markets), 'f', 1, 64)
 	}
 	row := func(label string, rows string, bytes string, per string) {
-		p("  %-44s %12s %11s %10s\n", label, rows, bytes, per)
+		p("  %-54s %12s %11s %10s\n", label, rows, bytes, per)
 	}
 
 	p("\n")
@@ -175,23 +205,25 @@ func (r *report) print(w io.Writer) {
 			num(r.changed-r.changed1), r.cycles, 100*float64(r.changed-r.changed1)/float64(steady))
 	}
 
+	mlRows := r.rows.current + r.rows.history + r.rows.scrapeLog + r.rows.scrapes
 	p("\nAll cycles (1..%d; cycle 1 stores every market in both designs)\n", r.cycles)
 	row("", "rows", "bytes", "bytes per")
 	row("", "", "", "scraped mkt")
 	row("market-level: market_odds_current", num(r.rows.current), mb(r.end.current), perMarket(r.end.current, r.scraped))
 	row("market-level: market_odds_history", num(r.rows.history), mb(r.end.history), perMarket(r.end.history, r.scraped))
-	row("market-level: current + history", num(r.rows.current+r.rows.history), mb(r.end.marketLevel()),
+	row("market-level: scrape log (2)", num(r.rows.scrapeLog+r.rows.scrapes), mb(r.end.scrapeLevel()),
+		perMarket(r.end.scrapeLevel(), r.scraped))
+	row("market-level: current + history + scrape log", num(mlRows), mb(r.end.marketLevel()),
 		perMarket(r.end.marketLevel(), r.scraped))
 	if r.legacy {
 		row("snapshots:    legacy_odds_snapshots", num(r.rows.snaps), mb(r.end.snaps), perMarket(r.end.snaps, r.scraped))
 		if r.rows.snaps > 0 && r.end.snaps > 0 {
 			row("reduction: history vs snapshots", pct(reduction(r.rows.history, r.rows.snaps)),
 				pct(reduction(r.end.history, r.end.snaps)), "")
-			row("reduction: current + history vs snapshots", pct(reduction(r.rows.current+r.rows.history, r.rows.snaps)),
+			row("reduction: current + history + scrape log vs snapshots", pct(reduction(mlRows, r.rows.snaps)),
 				pct(reduction(r.end.marketLevel(), r.end.snaps)), "")
 		}
 	}
-
 	if r.rows.gone > 0 || r.rows.snapshots > 0 {
 		p("  (history rows recording a disappearance: %s", num(r.rows.gone))
 		if r.rows.snapshots > 0 {
@@ -200,31 +232,49 @@ func (r *report) print(w io.Writer) {
 		}
 		p(")\n")
 	}
+	p("  (2) market_scrape_log, one row per scrape of an (event, bookmaker): %s rows, %s; plus\n",
+		num(r.rows.scrapeLog), mb(r.end.scrapeLog))
+	p("      market_scrapes, its newest scrape: %s rows, %s. Every batch records its scrapes, in both\n",
+		num(r.rows.scrapes), mb(r.end.scrapes))
+	p("      modes; with -confirm=scrapes they also confirm the markets that did not change. It is part of\n")
+	p("      the cost.\n")
 
 	if steady := r.steadyScraped(); steady > 0 {
 		grown := func(end, first int64) int64 { return end - first }
 		p("\nSteady state (cycles 2..%d: what each further scrape cycle adds)\n", r.cycles)
 		row("", "rows", "bytes", "bytes per")
 		row("", "added", "added", "scraped mkt")
-		row("market-level: market_odds_history", num(r.rows.historySteady), mb(grown(r.end.history, r.afterFirst.history)),
-			perMarket(grown(r.end.history, r.afterFirst.history), steady))
-		mlRows := r.rows.historySteady + r.rows.current - int64(r.distinct1)
+		curRows, curBytes := r.rows.current-int64(r.distinct1), grown(r.end.current, r.afterFirst.current)
+		histBytes := grown(r.end.history, r.afterFirst.history)
+		logRows, logBytes := r.rows.scrapeLogSteady+r.rows.scrapesSteady, grown(r.end.scrapeLevel(), r.afterFirst.scrapeLevel())
+		row("market-level: market_odds_current", num(curRows), mb(curBytes), perMarket(curBytes, steady))
+		row("market-level: market_odds_history", num(r.rows.historySteady), mb(histBytes), perMarket(histBytes, steady))
+		row("market-level: scrape log (2)", num(logRows), mb(logBytes), perMarket(logBytes, steady))
+		mlRows := curRows + r.rows.historySteady + logRows
 		mlBytes := grown(r.end.marketLevel(), r.afterFirst.marketLevel())
-		row("market-level: current + history (1)", num(mlRows), mb(mlBytes), perMarket(mlBytes, steady))
+		row("market-level: current + history + scrape log (1)", num(mlRows), mb(mlBytes), perMarket(mlBytes, steady))
 		if r.legacy {
 			snapBytes := grown(r.end.snaps, r.afterFirst.snaps)
 			row("snapshots:    legacy_odds_snapshots", num(r.rows.snapsSteady), mb(snapBytes), perMarket(snapBytes, steady))
 			if red, ok := r.steadyReduction(); ok {
-				row("reduction: history vs snapshots", pct(red),
-					pct(reduction(grown(r.end.history, r.afterFirst.history), snapBytes)), "")
-				row("reduction: current + history vs snapshots", pct(reduction(mlRows, r.rows.snapsSteady)),
+				row("reduction: history vs snapshots", pct(red), pct(reduction(histBytes, snapBytes)), "")
+				row("reduction: current + history + scrape log vs snapshots", pct(reduction(mlRows, r.rows.snapsSteady)),
 					pct(reduction(mlBytes, snapBytes)), "")
 			}
 		}
-		p("  (1) rows: history rows plus the current rows of markets first seen after cycle 1. Bytes: the\n")
-		p("      current table is rewritten by every scrape (each confirms every market); it grows over the first\n")
-		p("      cycles, until its HOT updates find room on their pages (fillfactor 70), then levels off, while\n")
-		p("      history and snapshots grow with every cycle: run more -cycles to see this line approach history's.\n")
+		this := map[marketodds.ConfirmMode]string{r.confirm: " (this run)"}
+		p("  (1) rows: history and scrape log rows, plus the current rows of markets and the market_scrapes rows of\n")
+		p("      (event, bookmaker)s first seen after cycle 1.\n")
+		p("      Bytes, -confirm=markets%s: every scrape rewrites the current row of every market it saw\n",
+			this[marketodds.ConfirmMarkets])
+		p("      (an UPDATE of last_confirmed_at each): the current table grows over the first cycles, until its\n")
+		p("      HOT updates find room on their pages (fillfactor 70), then levels off.\n")
+		p("      Bytes, -confirm=scrapes%s: a scrape rewrites the current rows of its changed markets only\n",
+			this[marketodds.ConfirmScrapes])
+		p("      (changes, appearances, disappearances) and confirms the others by its market_scrapes row (one\n")
+		p("      UPDATE per scrape) and its scrape log row: the current table grows little, if at all.\n")
+		p("      History, the scrape log and the snapshots grow with every cycle: run more -cycles to see this line\n")
+		p("      approach the sum of history's and the scrape log's.\n")
 	}
 
 	p("\n")
@@ -251,14 +301,70 @@ func (r *report) print(w io.Writer) {
 			p("much smaller.\n")
 		}
 	}
-	p("Store: %s current rows upserted, %s stale, %s history rows appended, %s duplicates; %s writes rejected.\n",
-		num(r.upserted), num(r.stale), num(r.historyAdded), num(r.historyDup), num(r.rejected))
+	s := r.store
+	p("Store stats (Store.Stats): %s batches, %s failed (%s transient, %s permanent); %s writes, %s writes rejected\n",
+		num(s.Batches), num(s.Failed), num(s.TransientErrors), num(s.PermanentErrors), num(s.Writes),
+		num(s.Invalid+s.RowsIsolated))
+	p("  (%s invalid, %s isolated); %s partitions created, %s dropped.\n", num(s.Invalid), num(s.RowsIsolated),
+		num(s.PartitionsCreated), num(s.PartitionsDropped))
+	p("  Current: %s rows upserted, %s stale, %s confirmed by scrape.\n", num(s.Upserted), num(s.Stale),
+		num(s.ConfirmedByScrape))
+	p("  History: %s rows added, %s duplicates. Scrape log: %s scrapes logged.\n", num(s.HistoryAdded),
+		num(s.HistoryDuplicate), num(s.Scrapes))
+	r.printWrites(p)
 	p("Queue: %d retries, %d batches dropped", r.retries, r.dropped)
 	if r.dropped > 0 {
 		p(" (%s market writes, their changes forgotten to be sent again; %s snapshot rows lost)",
 			num(r.droppedWrites), num(r.droppedRows))
 	}
 	p(". Elapsed %s.\n", r.elapsed.Round(10*time.Millisecond))
+}
+
+// printWrites prints the write calls' figures: what Config.OnBatch
+// reported, through the feed's metrics and the durations the program kept.
+func (r *report) printWrites(p func(format string, args ...any)) {
+	b := r.batches
+	p("Write calls (Config.OnBatch): %s, %s errors, %s writes (%s per call).\n",
+		num(b.Count), num(b.Errors), num(b.Writes), num(b.Writes/max(b.Count, 1)))
+	p("  Durations summed: %s", b.Total.Round(time.Millisecond))
+	if r.haveFirst && r.cycles > 1 {
+		steady := b.Total - r.writeTime1
+		p("; cycle 1 %s, cycles 2..%d %s (%s per cycle)", r.writeTime1.Round(time.Millisecond), r.cycles,
+			steady.Round(time.Millisecond), (steady / time.Duration(r.cycles-1)).Round(time.Millisecond))
+	}
+	p(".\n")
+	if len(r.durations) == 0 {
+		return
+	}
+	// Nearest rank, over every call.
+	q := func(f float64) time.Duration {
+		i := int(math.Ceil(f*float64(len(r.durations)))) - 1
+		return r.durations[min(max(i, 0), len(r.durations)-1)].Round(100 * time.Microsecond)
+	}
+	p("  Per call (exact, over all %d): mean %s, p50 %s, p99 %s, max %s.\n", len(r.durations),
+		b.Mean().Round(100*time.Microsecond), q(0.5), q(0.99), r.durations[len(r.durations)-1].Round(100*time.Microsecond))
+	p("  Histogram (ms, the buckets of feed.WriteMetrics):")
+	sep := " "
+	for i, n := range b.Buckets {
+		if n == 0 {
+			continue
+		}
+		if i < len(feed.BatchBucketsMs) {
+			p("%s<=%g: %d", sep, feed.BatchBucketsMs[i], n)
+		} else {
+			p("%s>%g: %d", sep, feed.BatchBucketsMs[len(feed.BatchBucketsMs)-1], n)
+		}
+		sep = ", "
+	}
+	p(".\n")
+}
+
+// confirmText says what a confirmation mode does, for the header.
+func confirmText(m marketodds.ConfirmMode) string {
+	if m == marketodds.ConfirmScrapes {
+		return "only changed markets are written; each scrape's row in market_scrapes confirms the rest"
+	}
+	return "every scrape UPDATEs the current row of every market it saw"
 }
 
 // num formats n with thousands separators.

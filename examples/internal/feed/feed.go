@@ -7,7 +7,9 @@
 //	          by the classifier, so that the next scrape sends them again)
 //
 // examples/scraper and examples/oddsboard both feed their store through it.
-// It also holds what both do to get a database (db.go).
+// It also keeps the metrics of the store's write calls, which it gets from
+// marketodds.Config.OnBatch (metrics.go: NewStore installs the hook), and
+// holds what both do to get a database (db.go).
 package feed
 
 import (
@@ -27,6 +29,9 @@ import (
 type Config struct {
 	// Store receives the writes. Required.
 	Store *marketodds.Store
+	// Metrics are the metrics NewStore installed in Store's OnBatch, for
+	// Stats to report. Nil: Stats reports no write calls.
+	Metrics *WriteMetrics
 	// Logger receives rejected writes (Warn), dropped batches (Error) and
 	// written batches (Debug); the queue logs its retries to it too.
 	// Defaults to slog.Default().
@@ -65,6 +70,7 @@ type Feed struct {
 	Queue *writequeue.Queue
 
 	store       *marketodds.Store
+	metrics     *WriteMetrics
 	logger      *slog.Logger
 	batchSize   int
 	runID       int64
@@ -96,6 +102,7 @@ func New(cfg Config) *Feed {
 	f := &Feed{
 		Classifier:  changedetect.New(nil),
 		store:       cfg.Store,
+		metrics:     cfg.Metrics,
 		logger:      cfg.Logger,
 		batchSize:   cfg.BatchSize,
 		runID:       cfg.RunID,
@@ -293,6 +300,9 @@ type Stats struct {
 	// DroppedWrites counts the writes of the batches the queue gave up on.
 	DroppedWrites int64
 	Queue         writequeue.Stats
+	// Batches are the store's write calls as its OnBatch hook reported
+	// them (Config.Metrics): count, errors, sizes, duration histogram.
+	Batches BatchStats
 }
 
 // Stats returns the counters. Each is exact; read while batches move, they
@@ -302,6 +312,6 @@ func (f *Feed) Stats() Stats {
 		Scrapes: f.scrapes.Load(), Scraped: f.scraped.Load(), Changed: f.changed.Load(), Writes: f.writes.Load(),
 		Upserted: f.upserted.Load(), Stale: f.stale.Load(), HistoryAdded: f.historyAdded.Load(),
 		HistoryDuplicate: f.historyDup.Load(), Rejected: f.rejected.Load(), DroppedWrites: f.droppedWrites.Load(),
-		Queue: f.Queue.Stats(),
+		Queue: f.Queue.Stats(), Batches: f.metrics.Stats(),
 	}
 }
