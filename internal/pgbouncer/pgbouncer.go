@@ -25,7 +25,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,6 +33,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/oddsledger/oddsledger/internal/pgserver"
 )
 
 // ErrNoBinary is returned by Start when no pgbouncer binary can be found.
@@ -125,7 +126,7 @@ func Start(ctx context.Context, upstream string, opts Options) (*Bouncer, error)
 	}
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
-		if cred, err = unprivileged(); err != nil {
+		if cred, err = pgserver.Unprivileged(); err != nil {
 			return nil, err
 		}
 	}
@@ -323,24 +324,6 @@ func (b *Bouncer) stop() error {
 		<-b.exited
 		return fmt.Errorf("pgbouncer: killed after not stopping in 10s on SIGTERM:\n%s", b.LogTail())
 	}
-}
-
-// unprivileged returns the credentials of the user PgBouncer runs as when
-// this process is root (the same choice internal/pgserver makes).
-func unprivileged() (*syscall.Credential, error) {
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-	}
-	return nil, errors.New("pgbouncer: running as root and no unprivileged user (postgres, nobody) to run PgBouncer as")
 }
 
 func freePort() (int, error) {

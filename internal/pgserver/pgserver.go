@@ -103,7 +103,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{bin: bin, opts: opts}
 	if os.Geteuid() == 0 {
-		if s.cred, err = unprivileged(); err != nil {
+		if s.cred, err = Unprivileged(); err != nil {
 			return nil, err
 		}
 	}
@@ -130,9 +130,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// unprivileged returns the credentials of the user the server runs as when
-// this process is root.
-func unprivileged() (*syscall.Credential, error) {
+// Unprivileged returns the credentials of the user that the server binaries
+// (and internal/pgbouncer's PgBouncer) run as when this process is root,
+// which both refuse to run as: postgres, else nobody.
+func Unprivileged() (*syscall.Credential, error) {
 	for _, name := range []string{"postgres", "nobody"} {
 		u, err := user.Lookup(name)
 		if err != nil {
@@ -145,7 +146,7 @@ func unprivileged() (*syscall.Credential, error) {
 		}
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 	}
-	return nil, errors.New("pgserver: running as root and no unprivileged user (postgres, nobody) to run PostgreSQL as")
+	return nil, errors.New("pgserver: running as root and no unprivileged user (postgres, nobody) to run the server binaries as")
 }
 
 // URL is the connection string of the cluster's "postgres" database.
