@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oddsledger/oddsledger/examples/internal/cli"
 	"github.com/oddsledger/oddsledger/examples/internal/feed"
 	"github.com/oddsledger/oddsledger/marketodds"
 )
@@ -704,21 +705,4 @@ func ago(d time.Duration) string {
 }
 
 // num formats n with thousands separators.
-func num(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
-}
+func num(n int64) string { return cli.Thousands(n) }

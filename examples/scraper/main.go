@@ -80,33 +80,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/oddsledger/oddsledger/examples/internal/cli"
 	"github.com/oddsledger/oddsledger/examples/internal/feed"
 	"github.com/oddsledger/oddsledger/examples/internal/sim"
 	"github.com/oddsledger/oddsledger/internal/pgserver"
 	"github.com/oddsledger/oddsledger/marketodds"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal, a second one kills at once.
-		<-ctx.Done()
-		stop()
-	}()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "scraper:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("scraper", run) }
 
 // The default workload: the change rate the design's figures assume, a
 // scrape every five minutes, fixtures three days ahead (so few matches

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/oddsledger/oddsledger/examples/internal/cli"
 	"github.com/oddsledger/oddsledger/examples/internal/feed"
 	"github.com/oddsledger/oddsledger/examples/internal/sim"
 	"github.com/oddsledger/oddsledger/marketodds"
@@ -368,24 +369,7 @@ func confirmText(m marketodds.ConfirmMode) string {
 }
 
 // num formats n with thousands separators.
-func num(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
-}
+func num(n int64) string { return cli.Thousands(n) }
 
 func mb(b int64) string { return strconv.FormatFloat(float64(b)/1e6, 'f', 1, 64) + " MB" }
 
