@@ -299,8 +299,10 @@ func TestIntegrityOpenHostTxDoesNotStallOthers(t *testing.T) {
 		t.Fatalf("A's WriteMarketBatchTx: %v", err)
 	}
 
-	// A's transaction stays open while B writes.
-	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A's transaction stays open while B writes. Blocked, B would wait for
+	// as long as A's transaction lasts; the bound is generous, for a loaded
+	// machine and a pooler whose few server connections other tests share.
+	bctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
 	_, err = storeB.WriteMarketBatch(bctx, marketodds.Batch{Writes: []marketodds.Write{
 		changed(market1X2(22, "betpawa", 2, 3, 4), now)}})
