@@ -66,7 +66,8 @@ history_added AS (
         OFFSET 0
     ) AS known ON true
     ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at) DO NOTHING
-    RETURNING event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0) AS line_key
+    RETURNING event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0) AS line_key, captured_at, unavailable,
+        (betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away) AS data
 ),
 new_changes AS (
     SELECT event_id, bookmaker_slug, betpawa_market_id, line_key, count(*)::int4 AS n
@@ -138,7 +139,11 @@ current_upserted AS (
         last_confirmed_at = GREATEST(c.last_confirmed_at, excluded.last_confirmed_at)
     WHERE c.last_confirmed_at < excluded.last_confirmed_at
         OR (excluded.change_count > 0 AND (excluded.last_updated_at > c.last_updated_at OR c.change_count = 0))
-    RETURNING 1
+    -- The row as it now stands: ON CONFLICT DO UPDATE works on the newest
+    -- committed version of the row (it waits for a writer that holds it),
+    -- newer than this statement's snapshot.
+    RETURNING c.event_id, c.bookmaker_slug, c.betpawa_market_id, COALESCE(c.line, 0) AS line_key, c.last_updated_at,
+        (c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away) AS data
 ),
 scrape_rows AS (
     SELECT r.event_id, r.bookmaker_slug, r.scraped_at, r.ord
@@ -192,15 +197,23 @@ SELECT
             AND NOT EXISTS (SELECT FROM /* TEMPLATE: schema */market_odds_current c
                 WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug
                     AND c.betpawa_market_id = f.market_id AND COALESCE(c.line, 0) = f.line_key)) AS missing,
-    -- Markets whose new changes are all older than their row's newest change
-    -- (batches delivered out of order): the upsert could not place them,
-    -- so the caller recomputes those rows from history
-    -- (repair_current.sql). The row read here is the one before this
-    -- statement.
+    -- Markets whose row this statement could not get right from its own
+    -- snapshot, which the caller recomputes from history in a statement of
+    -- its own (repair_current.sql), after this one: it sees what other
+    -- writers committed meanwhile. A market with a new change is one when
+    --   - the upsert left its row alone, or left it with a newer change:
+    --     the batch's change arrived behind a newer one (out of order);
+    --   - its newest change here is a disappearance whose history row copied
+    --     data other than what the row holds now: the copy came from this
+    --     statement's snapshot, and a writer that held the row (the
+    --     market's previous change, in flight) committed other data.
     ARRAY(SELECT r.ord FROM current_rows r
-        WHERE EXISTS (SELECT FROM new_changes n WHERE n.event_id = r.event_id AND n.bookmaker_slug = r.bookmaker_slug
-                AND n.betpawa_market_id = r.market_id AND n.line_key = COALESCE(r.line, 0))
-            AND EXISTS (SELECT FROM /* TEMPLATE: schema */market_odds_current c
-                WHERE c.event_id = r.event_id AND c.bookmaker_slug = r.bookmaker_slug
-                    AND c.betpawa_market_id = r.market_id AND COALESCE(c.line, 0) = COALESCE(r.line, 0)
-                    AND c.last_updated_at > r.updated_at)) AS late
+        JOIN new_changes n ON n.event_id = r.event_id AND n.bookmaker_slug = r.bookmaker_slug
+            AND n.betpawa_market_id = r.market_id AND n.line_key = COALESCE(r.line, 0)
+        LEFT JOIN current_upserted u ON u.event_id = r.event_id AND u.bookmaker_slug = r.bookmaker_slug
+            AND u.betpawa_market_id = r.market_id AND u.line_key = COALESCE(r.line, 0)
+        WHERE u.event_id IS NULL OR u.last_updated_at > r.updated_at
+            OR (r.unavailable_at IS NOT NULL AND EXISTS (SELECT FROM history_added d
+                WHERE d.event_id = r.event_id AND d.bookmaker_slug = r.bookmaker_slug
+                    AND d.betpawa_market_id = r.market_id AND d.line_key = COALESCE(r.line, 0)
+                    AND d.unavailable AND d.captured_at = r.updated_at AND d.data IS DISTINCT FROM u.data))) AS late
