@@ -13,6 +13,11 @@ import (
 // size, far below the 65,535-parameter limit. NULLs travel as sentinels
 // (sentinels.go).
 type writeMarketsParams struct {
+	// The batch's scrapes, key order.
+	ScrapeEventIDs   []int64     `sql:"scrape_event_ids"`
+	ScrapeBookmakers []string    `sql:"scrape_bookmakers"`
+	ScrapedAts       []time.Time `sql:"scraped_ats"`
+
 	// The changes: one history row each.
 	HistoryEventIDs      []int64     `sql:"history_event_ids"`
 	HistoryBookmakers    []string    `sql:"history_bookmakers"`
@@ -41,11 +46,6 @@ type writeMarketsParams struct {
 	CurrentConfirmedAts   []time.Time `sql:"current_confirmed_ats"`
 	CurrentUpdatedAts     []time.Time `sql:"current_updated_ats"`
 	CurrentUnavailableAts []time.Time `sql:"current_unavailable_ats"`
-
-	// The batch's scrapes, key order.
-	ScrapeEventIDs   []int64     `sql:"scrape_event_ids"`
-	ScrapeBookmakers []string    `sql:"scrape_bookmakers"`
-	ScrapedAts       []time.Time `sql:"scraped_ats"`
 
 	// The markets confirmed without a change: keys and times, key order.
 	ConfirmEventIDs       []int64     `sql:"confirm_event_ids"`

@@ -83,14 +83,14 @@ func anyArgs(n int) []any {
 // rows are applied in).
 func writeArgs(current, history, confirmations []string) []any {
 	args := anyArgs(writeParamCount)
-	args[2] = marketIDs(history)          // history_market_ids
-	args[12+2] = marketIDs(current)       // current_market_ids
+	args[3+2] = marketIDs(history)        // history_market_ids
+	args[15+2] = marketIDs(current)       // current_market_ids
 	args[28+2] = marketIDs(confirmations) // confirm_market_ids
 	return args
 }
 
-// writeParamCount is the number of parameters of the write statement: 12
-// history, 13 current, 3 scrape and 6 confirmation arrays.
+// writeParamCount is the number of parameters of the write statement: 3
+// scrape, 12 history, 13 current and 6 confirmation arrays.
 const writeParamCount = 34
 
 func ids(s ...string) []string { return s }

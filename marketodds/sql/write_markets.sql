@@ -7,7 +7,7 @@
 --   @confirm_*: the markets confirmed without a change: keys and times
 --     (none in the 'scrapes' confirmation mode: their scrape confirms them);
 --   @scrape_* / @scraped_ats: the batch's scrapes (event, bookmaker, time),
---     key order.
+--     key order (first: their rows are locked first, see scrapes_newest).
 -- The statement also answers with the schema's confirmation mode: a writer
 -- configured otherwise rolls back what it wrote, so that a writer started
 -- before a switch of mode never writes the wrong way.
@@ -23,10 +23,42 @@
 --   0001-01-01 unavailable time   -> NULL (CapturedAt is validated >= 1970)
 -- The Go side of the same list: sentinels.go.
 --
--- The order of the CTEs matters: history first, so that the current row
--- learns how many of its changes were really new (a retried batch appends
--- nothing and must not count again).
-WITH history_rows AS (
+-- The order of the CTEs matters: the scrapes' rows first (locks, see
+-- scrapes_newest), then history, so that the current row learns how many
+-- of its changes were really new (a retried batch appends nothing and must
+-- not count again).
+WITH scrape_rows AS (
+    SELECT r.event_id, r.bookmaker_slug, r.scraped_at, r.ord
+    FROM unnest(@scrape_event_ids::bigint[], @scrape_bookmakers::text[], @scraped_ats::timestamptz[])
+        WITH ORDINALITY AS r(event_id, bookmaker_slug, scraped_at, ord)
+),
+scrapes_newest AS (
+    -- The newest scrape per event and bookmaker; never backwards. This runs
+    -- first (every other part of the statement waits for it, through the
+    -- one-time filters on scrapes_newest's count), in key order, and ON
+    -- CONFLICT DO UPDATE locks the row even when it leaves it as it is: a
+    -- writer holds its batch's (event, bookmaker) rows before it touches
+    -- any of their markets, so two writers that share markets take turns
+    -- per (event, bookmaker) instead of deadlocking on the markets, in this
+    -- statement or the ones after it in the transaction.
+    INSERT INTO /* TEMPLATE: schema */market_scrapes AS s (event_id, bookmaker_slug, last_scraped_at)
+    SELECT event_id, bookmaker_slug, max(scraped_at) FROM scrape_rows
+    GROUP BY event_id, bookmaker_slug ORDER BY event_id, bookmaker_slug
+    ON CONFLICT (event_id, bookmaker_slug) DO UPDATE SET last_scraped_at = excluded.last_scraped_at
+    WHERE s.last_scraped_at < excluded.last_scraped_at
+    RETURNING 1
+),
+scrapes_logged AS (
+    -- ON CONFLICT DO NOTHING: a retried batch, or another batch of the same
+    -- scrape, records it once.
+    INSERT INTO /* TEMPLATE: schema */market_scrape_log (event_id, bookmaker_slug, scraped_at)
+    SELECT event_id, bookmaker_slug, scraped_at FROM scrape_rows
+    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
+    ORDER BY ord
+    ON CONFLICT (event_id, bookmaker_slug, scraped_at) DO NOTHING
+    RETURNING 1
+),
+history_rows AS (
     SELECT r.event_id, r.bookmaker_slug, r.market_id, NULLIF(r.line, 'NaN') AS line,
         r.name, NULLIF(r.outcomes, '') AS outcomes, r.groups,
         CASE WHEN r.handicap_home <> 'NaN' THEN r.handicap_type END AS handicap_type,
@@ -38,6 +70,8 @@ WITH history_rows AS (
         @history_captured_ats::timestamptz[], @history_unavailables::bool[])
         AS r(event_id, bookmaker_slug, market_id, line, name, outcomes, groups,
             handicap_type, handicap_home, handicap_away, captured_at, unavailable)
+
+    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
 ),
 history_added AS (
     -- A disappearance without data records the market's data from its
@@ -87,6 +121,8 @@ current_rows AS (
         @current_unavailable_ats::timestamptz[])
         WITH ORDINALITY AS r(event_id, bookmaker_slug, market_id, line, name, outcomes, groups,
             handicap_type, handicap_home, handicap_away, confirmed_at, updated_at, unavailable_at, ord)
+
+    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
 ),
 current_upserted AS (
     -- The change flag cannot travel through ON CONFLICT's excluded row (it
@@ -145,32 +181,12 @@ current_upserted AS (
     RETURNING c.event_id, c.bookmaker_slug, c.betpawa_market_id, COALESCE(c.line, 0) AS line_key, c.last_updated_at,
         (c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away) AS data
 ),
-scrape_rows AS (
-    SELECT r.event_id, r.bookmaker_slug, r.scraped_at, r.ord
-    FROM unnest(@scrape_event_ids::bigint[], @scrape_bookmakers::text[], @scraped_ats::timestamptz[])
-        WITH ORDINALITY AS r(event_id, bookmaker_slug, scraped_at, ord)
-),
-scrapes_logged AS (
-    -- ON CONFLICT DO NOTHING: a retried batch, or another batch of the same
-    -- scrape, records it once.
-    INSERT INTO /* TEMPLATE: schema */market_scrape_log (event_id, bookmaker_slug, scraped_at)
-    SELECT event_id, bookmaker_slug, scraped_at FROM scrape_rows ORDER BY ord
-    ON CONFLICT (event_id, bookmaker_slug, scraped_at) DO NOTHING
-    RETURNING 1
-),
-scrapes_newest AS (
-    -- The newest scrape per event and bookmaker; never backwards. Rows go in
-    -- key order, like the markets.
-    INSERT INTO /* TEMPLATE: schema */market_scrapes AS s (event_id, bookmaker_slug, last_scraped_at)
-    SELECT event_id, bookmaker_slug, max(scraped_at) FROM scrape_rows
-    GROUP BY event_id, bookmaker_slug ORDER BY event_id, bookmaker_slug
-    ON CONFLICT (event_id, bookmaker_slug) DO UPDATE SET last_scraped_at = excluded.last_scraped_at
-    WHERE s.last_scraped_at < excluded.last_scraped_at
-),
 confirmations AS MATERIALIZED (
     SELECT * FROM unnest(@confirm_event_ids::bigint[], @confirm_bookmakers::text[], @confirm_market_ids::text[],
         @confirm_line_keys::float8[], @confirm_confirmed_ats::timestamptz[], @confirm_unavailable_ats::timestamptz[])
         WITH ORDINALITY AS f(event_id, bookmaker_slug, market_id, line_key, confirmed_at, unavailable_at, ord)
+
+    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
 ),
 confirmed AS (
     -- Markets without a change: a plain UPDATE of two columns, which parses

@@ -7,7 +7,7 @@
 --   @confirm_*: the markets confirmed without a change: keys and times
 --     (none in the 'scrapes' confirmation mode: their scrape confirms them);
 --   @scrape_* / @scraped_ats: the batch's scrapes (event, bookmaker, time),
---     key order.
+--     key order (first: their rows are locked first, see scrapes_newest).
 -- The statement also answers with the schema's confirmation mode: a writer
 -- configured otherwise rolls back what it wrote, so that a writer started
 -- before a switch of mode never writes the wrong way.
@@ -23,21 +23,55 @@
 --   0001-01-01 unavailable time   -> NULL (CapturedAt is validated >= 1970)
 -- The Go side of the same list: sentinels.go.
 --
--- The order of the CTEs matters: history first, so that the current row
--- learns how many of its changes were really new (a retried batch appends
--- nothing and must not count again).
-WITH history_rows AS (
+-- The order of the CTEs matters: the scrapes' rows first (locks, see
+-- scrapes_newest), then history, so that the current row learns how many
+-- of its changes were really new (a retried batch appends nothing and must
+-- not count again).
+WITH scrape_rows AS (
+    SELECT r.event_id, r.bookmaker_slug, r.scraped_at, r.ord
+    FROM unnest($1::bigint[], $2::text[], $3::timestamptz[])
+        WITH ORDINALITY AS r(event_id, bookmaker_slug, scraped_at, ord)
+),
+scrapes_newest AS (
+    -- The newest scrape per event and bookmaker; never backwards. This runs
+    -- first (every other part of the statement waits for it, through the
+    -- one-time filters on scrapes_newest's count), in key order, and ON
+    -- CONFLICT DO UPDATE locks the row even when it leaves it as it is: a
+    -- writer holds its batch's (event, bookmaker) rows before it touches
+    -- any of their markets, so two writers that share markets take turns
+    -- per (event, bookmaker) instead of deadlocking on the markets, in this
+    -- statement or the ones after it in the transaction.
+    INSERT INTO "odds".market_scrapes AS s (event_id, bookmaker_slug, last_scraped_at)
+    SELECT event_id, bookmaker_slug, max(scraped_at) FROM scrape_rows
+    GROUP BY event_id, bookmaker_slug ORDER BY event_id, bookmaker_slug
+    ON CONFLICT (event_id, bookmaker_slug) DO UPDATE SET last_scraped_at = excluded.last_scraped_at
+    WHERE s.last_scraped_at < excluded.last_scraped_at
+    RETURNING 1
+),
+scrapes_logged AS (
+    -- ON CONFLICT DO NOTHING: a retried batch, or another batch of the same
+    -- scrape, records it once.
+    INSERT INTO "odds".market_scrape_log (event_id, bookmaker_slug, scraped_at)
+    SELECT event_id, bookmaker_slug, scraped_at FROM scrape_rows
+    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
+    ORDER BY ord
+    ON CONFLICT (event_id, bookmaker_slug, scraped_at) DO NOTHING
+    RETURNING 1
+),
+history_rows AS (
     SELECT r.event_id, r.bookmaker_slug, r.market_id, NULLIF(r.line, 'NaN') AS line,
         r.name, NULLIF(r.outcomes, '') AS outcomes, r.groups,
         CASE WHEN r.handicap_home <> 'NaN' THEN r.handicap_type END AS handicap_type,
         NULLIF(r.handicap_home, 'NaN') AS handicap_home, NULLIF(r.handicap_away, 'NaN') AS handicap_away,
         r.captured_at, r.unavailable
-    FROM unnest($1::bigint[], $2::text[], $3::text[],
-        $4::float8[], $5::text[], $6::text[], $7::text[],
-        $8::text[], $9::float8[], $10::float8[],
-        $11::timestamptz[], $12::bool[])
+    FROM unnest($4::bigint[], $5::text[], $6::text[],
+        $7::float8[], $8::text[], $9::text[], $10::text[],
+        $11::text[], $12::float8[], $13::float8[],
+        $14::timestamptz[], $15::bool[])
         AS r(event_id, bookmaker_slug, market_id, line, name, outcomes, groups,
             handicap_type, handicap_home, handicap_away, captured_at, unavailable)
+
+    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
 ),
 history_added AS (
     -- A disappearance without data records the market's data from its
@@ -80,13 +114,15 @@ current_rows AS (
         CASE WHEN r.handicap_home <> 'NaN' THEN r.handicap_type END AS handicap_type,
         NULLIF(r.handicap_home, 'NaN') AS handicap_home, NULLIF(r.handicap_away, 'NaN') AS handicap_away,
         r.confirmed_at, r.updated_at, NULLIF(r.unavailable_at, '0001-01-01 00:00:00+00') AS unavailable_at, r.ord
-    FROM unnest($13::bigint[], $14::text[], $15::text[],
-        $16::float8[], $17::text[], $18::text[], $19::text[],
-        $20::text[], $21::float8[], $22::float8[],
-        $23::timestamptz[], $24::timestamptz[],
-        $25::timestamptz[])
+    FROM unnest($16::bigint[], $17::text[], $18::text[],
+        $19::float8[], $20::text[], $21::text[], $22::text[],
+        $23::text[], $24::float8[], $25::float8[],
+        $26::timestamptz[], $27::timestamptz[],
+        $28::timestamptz[])
         WITH ORDINALITY AS r(event_id, bookmaker_slug, market_id, line, name, outcomes, groups,
             handicap_type, handicap_home, handicap_away, confirmed_at, updated_at, unavailable_at, ord)
+
+    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
 ),
 current_upserted AS (
     -- The change flag cannot travel through ON CONFLICT's excluded row (it
@@ -145,32 +181,12 @@ current_upserted AS (
     RETURNING c.event_id, c.bookmaker_slug, c.betpawa_market_id, COALESCE(c.line, 0) AS line_key, c.last_updated_at,
         (c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away) AS data
 ),
-scrape_rows AS (
-    SELECT r.event_id, r.bookmaker_slug, r.scraped_at, r.ord
-    FROM unnest($26::bigint[], $27::text[], $28::timestamptz[])
-        WITH ORDINALITY AS r(event_id, bookmaker_slug, scraped_at, ord)
-),
-scrapes_logged AS (
-    -- ON CONFLICT DO NOTHING: a retried batch, or another batch of the same
-    -- scrape, records it once.
-    INSERT INTO "odds".market_scrape_log (event_id, bookmaker_slug, scraped_at)
-    SELECT event_id, bookmaker_slug, scraped_at FROM scrape_rows ORDER BY ord
-    ON CONFLICT (event_id, bookmaker_slug, scraped_at) DO NOTHING
-    RETURNING 1
-),
-scrapes_newest AS (
-    -- The newest scrape per event and bookmaker; never backwards. Rows go in
-    -- key order, like the markets.
-    INSERT INTO "odds".market_scrapes AS s (event_id, bookmaker_slug, last_scraped_at)
-    SELECT event_id, bookmaker_slug, max(scraped_at) FROM scrape_rows
-    GROUP BY event_id, bookmaker_slug ORDER BY event_id, bookmaker_slug
-    ON CONFLICT (event_id, bookmaker_slug) DO UPDATE SET last_scraped_at = excluded.last_scraped_at
-    WHERE s.last_scraped_at < excluded.last_scraped_at
-),
 confirmations AS MATERIALIZED (
     SELECT * FROM unnest($29::bigint[], $30::text[], $31::text[],
         $32::float8[], $33::timestamptz[], $34::timestamptz[])
         WITH ORDINALITY AS f(event_id, bookmaker_slug, market_id, line_key, confirmed_at, unavailable_at, ord)
+
+    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
 ),
 confirmed AS (
     -- Markets without a change: a plain UPDATE of two columns, which parses
@@ -218,34 +234,34 @@ SELECT
                     AND d.betpawa_market_id = r.market_id AND d.line_key = COALESCE(r.line, 0)
                     AND d.unavailable AND d.captured_at = r.updated_at AND d.data IS DISTINCT FROM u.data))) AS late
 -- parameters:
---   $1 @history_event_ids
---   $2 @history_bookmakers
---   $3 @history_market_ids
---   $4 @history_lines
---   $5 @history_names
---   $6 @history_outcomes
---   $7 @history_groups
---   $8 @history_handicap_types
---   $9 @history_handicap_homes
---   $10 @history_handicap_aways
---   $11 @history_captured_ats
---   $12 @history_unavailables
---   $13 @current_event_ids
---   $14 @current_bookmakers
---   $15 @current_market_ids
---   $16 @current_lines
---   $17 @current_names
---   $18 @current_outcomes
---   $19 @current_groups
---   $20 @current_handicap_types
---   $21 @current_handicap_homes
---   $22 @current_handicap_aways
---   $23 @current_confirmed_ats
---   $24 @current_updated_ats
---   $25 @current_unavailable_ats
---   $26 @scrape_event_ids
---   $27 @scrape_bookmakers
---   $28 @scraped_ats
+--   $1 @scrape_event_ids
+--   $2 @scrape_bookmakers
+--   $3 @scraped_ats
+--   $4 @history_event_ids
+--   $5 @history_bookmakers
+--   $6 @history_market_ids
+--   $7 @history_lines
+--   $8 @history_names
+--   $9 @history_outcomes
+--   $10 @history_groups
+--   $11 @history_handicap_types
+--   $12 @history_handicap_homes
+--   $13 @history_handicap_aways
+--   $14 @history_captured_ats
+--   $15 @history_unavailables
+--   $16 @current_event_ids
+--   $17 @current_bookmakers
+--   $18 @current_market_ids
+--   $19 @current_lines
+--   $20 @current_names
+--   $21 @current_outcomes
+--   $22 @current_groups
+--   $23 @current_handicap_types
+--   $24 @current_handicap_homes
+--   $25 @current_handicap_aways
+--   $26 @current_confirmed_ats
+--   $27 @current_updated_ats
+--   $28 @current_unavailable_ats
 --   $29 @confirm_event_ids
 --   $30 @confirm_bookmakers
 --   $31 @confirm_market_ids
