@@ -70,11 +70,9 @@ func (s *Store) WriteMarketBatch(ctx context.Context, b Batch) (Result, error) {
 //   - Markets that changed are upserted in full; the others are confirmed by
 //     a plain UPDATE of two columns, from arrays of keys and times (a
 //     confirmation of a market the table lacks is then written in full).
-//     Each pass applies rows in key order, so concurrent writers wait for
-//     each other instead of deadlocking. (Two writers that share markets
-//     and disagree on which of them changed can still deadlock across the
-//     two passes; PostgreSQL breaks it with 40P01, which IsTransient
-//     reports, and the retry goes through.)
+//     Before any market, the batch's market_scrapes rows are locked (upserted)
+//     in key order: writers that share markets take turns per event and
+//     bookmaker for the rest of their transactions instead of deadlocking.
 //   - A row that PostgreSQL itself refuses is isolated by splitting the
 //     batch, rejected with a *RowError, and the rest is written.
 //   - Partitions: the store learns from the catalog which exist. One that
