@@ -246,7 +246,7 @@ func BenchmarkCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	if bouncer == nil {
-		// TODO(#14): the pooled figures need a pgbouncer binary (Debian's pgbouncer package).
+		// The pooled figures need a pgbouncer binary (Debian's pgbouncer package).
 		b.Logf("no PgBouncer (%s): pgb-* metrics are not reported", why)
 	} else {
 		defer func() {
