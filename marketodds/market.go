@@ -1,7 +1,9 @@
 package marketodds
 
 import (
+	"cmp"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -86,15 +88,24 @@ func (k Key) Less(o Key) bool {
 }
 
 // Compare returns -1, 0 or +1 as k sorts before, with or after o (see Less).
+// It compares each field once (the write path sorts every batch with it).
 func (k Key) Compare(o Key) int {
-	switch {
-	case k.Less(o):
-		return -1
-	case o.Less(k):
-		return 1
-	default:
-		return 0
+	if c := cmp.Compare(k.EventID, o.EventID); c != 0 {
+		return c
 	}
+	if c := strings.Compare(k.Bookmaker, o.Bookmaker); c != 0 {
+		return c
+	}
+	if c := strings.Compare(k.MarketID, o.MarketID); c != 0 {
+		return c
+	}
+	switch {
+	case k.Line < o.Line:
+		return -1
+	case o.Line < k.Line:
+		return 1
+	}
+	return 0
 }
 
 // Write is one market as seen by one scrape, with the classifier's verdict.

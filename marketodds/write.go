@@ -262,7 +262,13 @@ func (s *Store) prepare(b *Batch) *prepared {
 	}
 	for _, i := range p.sorted {
 		w := &p.writes[i]
-		p.scrapes = append(p.scrapes, scrape{w.EventID, w.Bookmaker, w.CapturedAt})
+		sc := scrape{w.EventID, w.Bookmaker, w.CapturedAt}
+		// The writes of one scrape are mostly adjacent in key order: keep
+		// one of each run, so that a few scrapes are sorted, not every write.
+		if n := len(p.scrapes); n > 0 && p.scrapes[n-1] == sc { // as slices.Compact below
+			continue
+		}
+		p.scrapes = append(p.scrapes, sc)
 	}
 	slices.SortFunc(p.scrapes, compareScrapes)
 	p.scrapes = slices.Compact(p.scrapes)
