@@ -207,12 +207,19 @@ SELECT
     (SELECT count(*) FROM history_added) AS history_added,
     (SELECT count(*) FROM confirmed) AS confirmed,
     -- Confirmations whose market has no row at all (a classifier that knew
-    -- it from elsewhere): the caller writes them in full.
-    ARRAY(SELECT f.ord FROM confirmations f
-        WHERE NOT EXISTS (SELECT FROM confirmed WHERE confirmed.ord = f.ord)
-            AND NOT EXISTS (SELECT FROM "odds".market_odds_current c
-                WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug
-                    AND c.betpawa_market_id = f.market_id AND COALESCE(c.line, 0) = f.line_key)) AS missing,
+    -- it from elsewhere): the caller writes them in full. Only those the
+    -- UPDATE did not confirm are looked up in the index: OFFSET 0 keeps that
+    -- order, which a plan made for this call's array sizes (an unnamed
+    -- statement: pgx's exec and cache_describe modes, so every write behind
+    -- PgBouncer) would otherwise reverse, probing the index for every
+    -- confirmation of the batch.
+    ARRAY(SELECT u.ord FROM (
+            SELECT f.ord, f.event_id, f.bookmaker_slug, f.market_id, f.line_key FROM confirmations f
+            WHERE NOT EXISTS (SELECT FROM confirmed WHERE confirmed.ord = f.ord)
+            OFFSET 0) AS u
+        WHERE NOT EXISTS (SELECT FROM "odds".market_odds_current c
+            WHERE c.event_id = u.event_id AND c.bookmaker_slug = u.bookmaker_slug
+                AND c.betpawa_market_id = u.market_id AND COALESCE(c.line, 0) = u.line_key)) AS missing,
     -- Markets whose row this statement could not get right from its own
     -- snapshot, which the caller recomputes from history in a statement of
     -- its own (repair_current.sql), after this one: it sees what other
