@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // DB is what the store needs of a database handle. *pgxpool.Pool,
@@ -114,6 +115,9 @@ type Store struct {
 	partitions map[string][]Partition
 	// settingsChecked: the Config was found to agree with the schema.
 	settingsChecked bool
+	// describeWrites: send the write statement in pgx's cache_describe
+	// mode (see writeExecMode).
+	describeWrites bool
 
 	stats storeStats
 }
@@ -133,6 +137,7 @@ func NewStore(db DB, cfg *Config) (*Store, error) {
 		cfg:    c,
 		logger: c.Logger,
 	}
+	s.describeWrites = writeExecMode(db) == pgx.QueryExecModeExec
 	s.write = newWriteStatements(c.Schema)
 	s.current = newCurrentStatements(c.Schema)
 	s.reads = newReadStatements(c.Schema)
@@ -159,4 +164,30 @@ func inTx(ctx context.Context, db DB, fn func(pgx.Tx) error) error {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// writeExecMode is the default exec mode of db's connections, when db is a
+// pgx pool or connection (0 otherwise). When it is pgx's exec mode (what
+// PgBouncer before 1.21 needs in transaction pooling) the store sends its
+// write statement in cache_describe mode instead: exec sends every
+// parameter as text, which for a batch's dozens of arrays (thousands of
+// timestamps, floats and quoted JSON strings) costs a text encoding in Go
+// and a parse on the server; cache_describe asks the server for the
+// parameter types once per connection, then sends them in binary through
+// the unnamed statement, in one round trip, like exec, and as safely behind
+// a transaction pooler (describe and execute both run inside the write's
+// transaction). Other modes are left alone (simple_protocol: a proxy that
+// speaks only the simple protocol).
+func writeExecMode(db DB) pgx.QueryExecMode {
+	switch d := db.(type) {
+	case *pgxpool.Pool:
+		if d != nil {
+			return d.Config().ConnConfig.DefaultQueryExecMode
+		}
+	case *pgx.Conn:
+		if d != nil {
+			return d.Config().DefaultQueryExecMode
+		}
+	}
+	return 0
 }

@@ -373,7 +373,11 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, p *prepared, w *written, u
 	var upserted, scrapesLogged, histAdded, confirmed int
 	var schemaMode string
 	var missing, late []int64
-	err := tx.QueryRow(ctx, s.write.writeMarkets.sql, args(params)...).Scan(&upserted, &scrapesLogged, &schemaMode,
+	a := args(params)
+	if s.describeWrites {
+		a = append([]any{pgx.QueryExecModeCacheDescribe}, a...)
+	}
+	err := tx.QueryRow(ctx, s.write.writeMarkets.sql, a...).Scan(&upserted, &scrapesLogged, &schemaMode,
 		&histAdded, &confirmed, &missing, &late)
 	if err != nil {
 		return err
