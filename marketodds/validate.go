@@ -99,10 +99,19 @@ func checkString(s string, max int, required bool) string {
 		return "empty"
 	case len(s) > max:
 		return fmt.Sprintf("%d bytes, longer than %d", len(s), max)
-	case !utf8.ValidString(s):
-		return "invalid UTF-8"
-	case strings.IndexByte(s, 0) >= 0:
-		return "contains a NUL byte"
+	}
+	// One pass over the ASCII prefix (names and ids are mostly ASCII: every
+	// write of a batch is checked), the library's checks for the rest.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			switch {
+			case !utf8.ValidString(s[i:]):
+				return "invalid UTF-8"
+			case strings.IndexByte(s[i:], 0) >= 0:
+				return "contains a NUL byte"
+			}
+			return ""
+		}
 	}
 	return ""
 }

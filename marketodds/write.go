@@ -252,6 +252,7 @@ func (s *Store) prepare(b *Batch) *prepared {
 		}
 		return a - b
 	})
+	p.units = make([]keyRun, 0, len(p.sorted))
 	for lo := 0; lo < len(p.sorted); {
 		hi := lo + 1
 		for hi < len(p.sorted) && keys[p.sorted[hi]] == keys[p.sorted[lo]] {
