@@ -179,10 +179,10 @@ type benchMetrics struct {
 //     prefix); *-cpu-s/cycle the CPU seconds of this process and of the
 //     server's processes (from /proc; PgBouncer's not counted), which,
 //     unlike rows/s, the other work on a shared machine hardly moves.
-//     Cycle 2 starts from freshly vacuumed pages with fillfactor 70's free
-//     space; as every row is updated, only ~43% of its updates can be HOT
-//     (the steady state, with ~100% HOT, is reached from cycle ~5 on: see
-//     lib-last-rows/s).
+//     Cycle 2 starts from freshly vacuumed pages with fillfactor 50's free
+//     space (migration 0004): room for the next version of every row, so
+//     its updates are HOT from the first cycle on (at fillfactor 70 only
+//     ~44% were, and the steady state came from cycle ~5 on).
 //   - history: hist-rows/s is WriteMarketBatch of only changed writes (the
 //     ~5% of cycle 2, with new odds, half a cycle later) into B: each write
 //     upserts its current row with data and appends one history row; the

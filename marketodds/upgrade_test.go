@@ -229,8 +229,22 @@ func TestUpgradeDailySchema(t *testing.T) {
 	if d := gocmp.Diff(want, s.currentOfEvents(501, 502), cmpopts.EquateEmpty()); d != "" {
 		t.Errorf("CurrentMarkets after the upgrade (-written by the old release +read):\n%s", d)
 	}
-	if v := s.appliedMigrations(); !slices.Equal(v, []int{1, 2, 3}) {
-		t.Errorf("migrations %v, want [1 2 3]", v)
+	all, err := marketodds.AllMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var versions []int
+	for _, m := range all {
+		versions = append(versions, m.Version)
+	}
+	if v := s.appliedMigrations(); !slices.Equal(v, versions) || len(v) < 4 {
+		t.Errorf("migrations %v, want %v (every one)", v, versions)
+	}
+	var reloptions []string
+	err = pgtest.Pool(t).QueryRow(ctx, "SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
+		pgx.Identifier{s.schema, "market_odds_current"}.Sanitize()).Scan(&reloptions)
+	if err != nil || !slices.Equal(reloptions, []string{"fillfactor=50"}) {
+		t.Errorf("market_odds_current's options after the upgrade: %v (%v), want fillfactor=50", reloptions, err)
 	}
 	if secs, mode := s.schemaSettingsRow(); secs != 86400 || mode != "markets" {
 		t.Errorf("settings: span %vs, mode %q; want one day and markets", secs, mode)

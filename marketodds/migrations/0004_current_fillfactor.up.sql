@@ -1,0 +1,17 @@
+-- oddsledger 0004: half of every current page left free.
+-- Applied with search_path set to the target schema; names are unqualified.
+--
+-- A market's row is rewritten by every write that confirms or changes it (in
+-- the 'scrapes' confirmation mode, by every change). An update is HOT (no
+-- index entry, no other page, a little WAL) only when the row's page has
+-- room for the new version. After a first load at fillfactor 70, a page has
+-- room for the new versions of ~44% of its rows: the next cycle moved the
+-- other 56% to new pages, with an index entry each, and the table kept
+-- growing for several cycles (to ~1,130 bytes per market). At 50, every row
+-- of a freshly loaded page has room for its next version: every update is
+-- HOT from the first one on, and the table stays at its first size (~705
+-- bytes per market, with the index).
+--
+-- This applies to pages filled from now on. A table loaded at 70 keeps its
+-- pages until it is rewritten (VACUUM FULL, or pg_repack without a long lock).
+ALTER TABLE market_odds_current SET (fillfactor = 50);
