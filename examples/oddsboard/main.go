@@ -47,8 +47,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/oddsledger/oddsledger/examples/internal/cli"
@@ -62,61 +60,41 @@ func main() { cli.Main("oddsboard", run) }
 
 // options are the command line.
 type options struct {
+	cli.Common
 	addr     string
 	events   int
-	change   float64
 	interval time.Duration
 	speed    time.Duration
 	backfill int
-	horizon  time.Duration
-	seed     uint64
-	db       string
-	schema   string
-	level    slog.Level
-	drain    time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("oddsboard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	o.Register(fs, cli.Defaults{Schema: "oddsboard_example", Change: 0.1, Horizon: 12 * time.Hour})
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to serve the board on (port 0: any free port)")
 	fs.IntVar(&o.events, "events", 12, "football events on the board at a time, each at 3 bookmakers with ~50 markets")
-	fs.Float64Var(&o.change, "change", 0.1, "probability that a market changes between two scrapes (each market independently)")
 	fs.DurationVar(&o.interval, "interval", 5*time.Minute, "simulated time between two scrape cycles")
 	fs.DurationVar(&o.speed, "speed", time.Second, "real time between two scrape cycles: the simulated clock runs -interval per -speed")
 	fs.IntVar(&o.backfill, "backfill", 36, "scrape cycles played at once before serving, so that there is history to show")
-	fs.DurationVar(&o.horizon, "horizon", 12*time.Hour, "kick-offs are spread this far ahead; matches finish 110m after kick-off and are replaced")
-	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed plays the same scrapes")
-	fs.StringVar(&o.db, "db", "", "PostgreSQL URL (default $DATABASE_URL; when neither is set, a throwaway server "+
-		"from the local PostgreSQL binaries, removed on exit)")
-	fs.StringVar(&o.schema, "schema", "oddsboard_example", "schema for all tables; it is DROPPED AND RECREATED at start, "+
-		"so that reruns start clean (refused if it holds tables this program did not make)")
-	level := fs.String("v", "info", "log level: debug, info, warn or error")
-	fs.DurationVar(&o.drain, "drain", 30*time.Second, "on exit or Ctrl-C, how long the queue may take to write what it holds")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	if err := o.Parsed(fs); err != nil {
+		return nil, err
 	}
-	if err := o.level.UnmarshalText([]byte(*level)); err != nil {
-		return nil, fmt.Errorf("-v: %w", err)
-	}
-	if o.db == "" {
-		o.db = os.Getenv("DATABASE_URL")
-	}
-	switch s := strings.ToLower(o.schema); {
+	switch changeErr, schemaErr := o.CheckChange(), o.CheckSchema(); {
 	case o.events < 1:
 		return nil, errors.New("-events must be at least 1")
 	case o.backfill < 1:
 		return nil, errors.New("-backfill must be at least 1: the board shows what was scraped")
-	case !(o.change >= 0 && o.change <= 1):
-		return nil, fmt.Errorf("-change must be within [0, 1], got %v", o.change)
-	case o.interval <= 0 || o.speed <= 0 || o.horizon <= 0 || o.drain <= 0:
+	case changeErr != nil:
+		return nil, changeErr
+	case o.interval <= 0 || o.speed <= 0 || o.Horizon <= 0 || o.Drain <= 0:
 		return nil, errors.New("-interval, -speed, -horizon and -drain must be positive")
-	case s == "" || s == "public" || s == "information_schema" || strings.HasPrefix(s, "pg_"):
-		return nil, fmt.Errorf("-schema %q: this program drops and recreates its schema; give it one of its own", o.schema)
+	case schemaErr != nil:
+		return nil, schemaErr
 	}
 	return o, nil
 }
@@ -129,19 +107,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.level}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.Level}))
 	started := time.Now()
 
-	db, err := feed.OpenDatabase(ctx, o.db, 8, pgserver.Options{}, logger)
+	db, err := feed.OpenDatabase(ctx, o.DB, 8, pgserver.Options{}, logger)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := feed.ResetSchema(ctx, db.Pool, o.schema); err != nil {
+	if err := feed.ResetSchema(ctx, db.Pool, o.Schema); err != nil {
 		return err
 	}
 	// feed.NewStore installs the feed's write metrics as Config.OnBatch.
-	store, metrics, err := feed.NewStore(db.Pool, &marketodds.Config{Schema: o.schema})
+	store, metrics, err := feed.NewStore(db.Pool, &marketodds.Config{Schema: o.Schema})
 	if err != nil {
 		return err
 	}
@@ -155,16 +133,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer func() {
-		if err := fd.Close(ctx, o.drain); err != nil {
+		if err := fd.Close(ctx, o.Drain); err != nil {
 			logger.Error("queue not drained", "err", err)
 		}
 	}()
-	d := newDriver(sim.New(sim.Config{Events: o.events, ChangeRate: o.change, Interval: o.interval,
-		Horizon: o.horizon, Seed: o.seed, Start: started.UTC().Truncate(time.Minute)}), fd, logger)
+	d := newDriver(sim.New(sim.Config{Events: o.events, ChangeRate: o.Change, Interval: o.interval,
+		Horizon: o.Horizon, Seed: o.Seed, Start: started.UTC().Truncate(time.Minute)}), fd, logger)
 
 	fmt.Fprintf(stdout, "oddsboard: %d events x 3 bookmakers (betpawa, sportybet, bet9ja), ~%d markets each; "+
-		"change probability %.3g per market per cycle; seed %d.\n", o.events, sim.CatalogueSize(), o.change, o.seed)
-	fmt.Fprintf(stdout, "PostgreSQL %s (%s), schema %q (dropped and recreated).\n", db.Version, db.Where, o.schema)
+		"change probability %.3g per market per cycle; seed %d.\n", o.events, sim.CatalogueSize(), o.Change, o.Seed)
+	fmt.Fprintf(stdout, "PostgreSQL %s (%s), schema %q (dropped and recreated).\n", db.Version, db.Where, o.Schema)
 	t0 := time.Now()
 	for range o.backfill {
 		if err := d.cycle(ctx); err != nil {

@@ -367,7 +367,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.addr != "127.0.0.1:8080" || o.speed != time.Second || o.interval != 5*time.Minute || o.schema != "oddsboard_example" {
+	if o.addr != "127.0.0.1:8080" || o.speed != time.Second || o.interval != 5*time.Minute || o.Schema != "oddsboard_example" {
 		t.Errorf("defaults: %+v", o)
 	}
 	for _, args := range [][]string{

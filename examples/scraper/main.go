@@ -79,8 +79,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/oddsledger/oddsledger/examples/internal/cli"
@@ -103,64 +101,44 @@ const (
 
 // options are the command line.
 type options struct {
+	cli.Common
 	events, cycles int
-	change         float64
 	interval       time.Duration
-	horizon        time.Duration
-	seed           uint64
 	batch          int
 	workers        int
 	legacy         bool
 	confirm        marketodds.ConfirmMode
-	db             string
-	schema         string
-	level          slog.Level
-	drain          time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("scraper", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	o.Register(fs, cli.Defaults{Schema: "oddsledger_example", Change: defaultChange, Horizon: defaultHorizon})
 	fs.IntVar(&o.events, "events", 500, "football events scraped per cycle, each at 3 bookmakers with ~50 markets")
 	fs.IntVar(&o.cycles, "cycles", 10, "scrape cycles to run")
-	fs.Float64Var(&o.change, "change", defaultChange, "probability that a market changes between two scrapes (each market independently)")
 	fs.DurationVar(&o.interval, "interval", defaultInterval, "simulated time between cycles (nothing sleeps: it is the CapturedAt clock)")
-	fs.DurationVar(&o.horizon, "horizon", defaultHorizon, "kick-offs are spread this far ahead; matches finish 110m after kick-off and are replaced")
-	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed plays the same scrapes")
 	fs.IntVar(&o.batch, "batch", 5000, "writes per batch (the writes of many scrapes go in one batch)")
 	fs.IntVar(&o.workers, "workers", 4, "write queue workers (batches written at once)")
 	fs.Func("confirm", "how the store confirms markets that did not change: markets (an UPDATE of every market's current\n"+
 		"row per scrape) or scrapes (one row per scrape; only changed markets are written); default markets",
 		func(s string) (err error) { o.confirm, err = parseConfirm(s); return err })
 	fs.BoolVar(&o.legacy, "legacy", true, "also store full snapshots the pre-library way, for comparison (-legacy=false: off)")
-	fs.StringVar(&o.db, "db", "", "PostgreSQL URL (default $DATABASE_URL; when neither is set, a throwaway server "+
-		"from the local PostgreSQL binaries, removed on exit)")
-	fs.StringVar(&o.schema, "schema", "oddsledger_example", "schema for all tables; it is DROPPED AND RECREATED at start, "+
-		"so that reruns start clean (refused if it holds tables this program did not make)")
-	level := fs.String("v", "info", "log level: debug, info, warn or error")
-	fs.DurationVar(&o.drain, "drain", 30*time.Second, "on exit or Ctrl-C, how long the queue may take to write what it holds")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	if err := o.Parsed(fs); err != nil {
+		return nil, err
 	}
-	if err := o.level.UnmarshalText([]byte(*level)); err != nil {
-		return nil, fmt.Errorf("-v: %w", err)
-	}
-	if o.db == "" {
-		o.db = os.Getenv("DATABASE_URL")
-	}
-	switch s := strings.ToLower(o.schema); {
+	switch changeErr, schemaErr := o.CheckChange(), o.CheckSchema(); {
 	case o.events < 1, o.cycles < 1, o.batch < 1, o.workers < 1:
 		return nil, errors.New("-events, -cycles, -batch and -workers must be at least 1")
-	case !(o.change >= 0 && o.change <= 1):
-		return nil, fmt.Errorf("-change must be within [0, 1], got %v", o.change)
-	case o.interval <= 0 || o.horizon <= 0 || o.drain <= 0:
+	case changeErr != nil:
+		return nil, changeErr
+	case o.interval <= 0 || o.Horizon <= 0 || o.Drain <= 0:
 		return nil, errors.New("-interval, -horizon and -drain must be positive")
-	case s == "" || s == "public" || s == "information_schema" || strings.HasPrefix(s, "pg_"):
-		return nil, fmt.Errorf("-schema %q: this program drops and recreates its schema; give it one of its own", o.schema)
+	case schemaErr != nil:
+		return nil, schemaErr
 	}
 	return o, nil
 }
@@ -181,11 +159,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.level}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.Level}))
 	started := time.Now()
 
 	// The database: the host's own, or a throwaway one.
-	db, err := feed.OpenDatabase(ctx, o.db, o.workers+2, pgserver.Options{SharedBuffers: "512MB"}, logger)
+	db, err := feed.OpenDatabase(ctx, o.DB, o.workers+2, pgserver.Options{SharedBuffers: "512MB"}, logger)
 	if err != nil {
 		return err
 	}
@@ -193,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pool := db.Pool
 
 	// The schema, fresh: the library's tables, and the baseline's.
-	if err := feed.ResetSchema(ctx, pool, o.schema, legacyTable); err != nil {
+	if err := feed.ResetSchema(ctx, pool, o.Schema, legacyTable); err != nil {
 		return err
 	}
 	// The store could log too (Config.Logger: rejected rows at Warn, batches
@@ -204,7 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// a duration histogram); the hook given here is called after it, and
 	// keeps every call's duration for the closing table's exact percentiles.
 	durs := &durations{}
-	store, metrics, err := feed.NewStore(pool, &marketodds.Config{Schema: o.schema, Confirm: o.confirm,
+	store, metrics, err := feed.NewStore(pool, &marketodds.Config{Schema: o.Schema, Confirm: o.confirm,
 		OnBatch: durs.onBatch})
 	if err != nil {
 		return err
@@ -214,7 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var legacy *legacyStore
 	if o.legacy {
-		legacy = newLegacyStore(pool, o.schema)
+		legacy = newLegacyStore(pool, o.Schema)
 		if err := legacy.Create(ctx); err != nil {
 			return err
 		}
@@ -231,11 +209,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := h.flushLegacy(context.WithoutCancel(ctx)); err != nil {
 			logger.Error("final batches not queued", "err", err)
 		}
-		return h.Close(ctx, o.drain)
+		return h.Close(ctx, o.Drain)
 	}
 	defer closeQueue() // on early error returns; Close is idempotent
 
-	sc := sim.Config{Events: o.events, ChangeRate: o.change, Interval: o.interval, Horizon: o.horizon, Seed: o.seed,
+	sc := sim.Config{Events: o.events, ChangeRate: o.Change, Interval: o.interval, Horizon: o.Horizon, Seed: o.Seed,
 		Start: started.UTC().Truncate(time.Minute)}
 	// A host warms its classifier from market_odds_current on start, so that
 	// a restart does not report every market changed and write it to history
@@ -247,15 +225,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("classifier warmed", "markets", warmed)
 	sm := sim.New(sc)
-	m := newMeter(pool, o.schema, o.legacy)
+	m := newMeter(pool, o.Schema, o.legacy)
 	rep := &report{plannedCycles: o.cycles, sim: sc, legacy: o.legacy, confirm: o.confirm, workers: o.workers,
-		defaultWorkload: o.change == defaultChange && o.interval == defaultInterval && o.horizon == defaultHorizon}
+		defaultWorkload: o.Change == defaultChange && o.interval == defaultInterval && o.Horizon == defaultHorizon}
 
 	fmt.Fprintf(stdout, "oddsledger scraper example: %d events x 3 bookmakers (betpawa, sportybet, bet9ja), ~%d markets each;\n",
 		o.events, sim.CatalogueSize())
 	fmt.Fprintf(stdout, "%d cycles %s of simulated time apart; change probability %.3g per market per cycle; seed %d.\n",
-		o.cycles, o.interval, o.change, o.seed)
-	fmt.Fprintf(stdout, "PostgreSQL %s (%s), schema %q (dropped and recreated).\n", db.Version, db.Where, o.schema)
+		o.cycles, o.interval, o.Change, o.Seed)
+	fmt.Fprintf(stdout, "PostgreSQL %s (%s), schema %q (dropped and recreated).\n", db.Version, db.Where, o.Schema)
 	fmt.Fprintf(stdout, "Confirmation: -confirm=%s (%s).\n", o.confirm, confirmText(o.confirm))
 	if !o.legacy {
 		fmt.Fprintf(stdout, "Snapshot baseline off (-legacy=false).\n")
@@ -329,7 +307,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep.partial = last != nil
 	if rep.interrupted = ctx.Err() != nil; rep.interrupted {
-		logger.Info("interrupted: writing what the queue holds", "drain_timeout", o.drain)
+		logger.Info("interrupted: writing what the queue holds", "drain_timeout", o.Drain)
 	}
 	if err := closeQueue(); err != nil {
 		logger.Error("queue not drained", "err", err)

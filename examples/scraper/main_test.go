@@ -429,8 +429,8 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.events != 500 || o.cycles != 10 || o.change != 0.05 || o.interval != 5*time.Minute || !o.legacy ||
-		o.schema != "oddsledger_example" || o.batch != 5000 {
+	if o.events != 500 || o.cycles != 10 || o.Change != 0.05 || o.interval != 5*time.Minute || !o.legacy ||
+		o.Schema != "oddsledger_example" || o.batch != 5000 {
 		t.Errorf("defaults: %+v", o)
 	}
 	for _, args := range [][]string{
