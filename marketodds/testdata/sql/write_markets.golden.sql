@@ -101,7 +101,9 @@ history_added AS (
     ) AS known ON true
     ON CONFLICT (event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0), captured_at) DO NOTHING
     RETURNING event_id, bookmaker_slug, betpawa_market_id, COALESCE(line, 0) AS line_key, captured_at, unavailable,
-        (betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away) AS data
+        -- The data, for the disappearances' check in late (below) only.
+        CASE WHEN unavailable THEN
+            (betpawa_market_name, outcomes, market_groups, handicap_type, handicap_home, handicap_away) END AS data
 ),
 new_changes AS (
     SELECT event_id, bookmaker_slug, betpawa_market_id, line_key, count(*)::int4 AS n
@@ -179,7 +181,11 @@ current_upserted AS (
     -- committed version of the row (it waits for a writer that holds it),
     -- newer than this statement's snapshot.
     RETURNING c.event_id, c.bookmaker_slug, c.betpawa_market_id, COALESCE(c.line, 0) AS line_key, c.last_updated_at,
-        (c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away) AS data
+        -- The data, for the disappearances' check in late (below) only: a
+        -- row that is not unavailable has none here, so that check finds it
+        -- different and repairs it, which is right whatever it holds.
+        CASE WHEN c.unavailable_at IS NOT NULL THEN
+            (c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away) END AS data
 ),
 confirmations AS MATERIALIZED (
     SELECT * FROM unnest($29::bigint[], $30::text[], $31::text[],
