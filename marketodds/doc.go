@@ -12,7 +12,9 @@
 //     without a line and the same market with a line of 0 are one market
 //     (Key, LineKey). last_confirmed_at is the last scrape that saw it; the
 //     data columns and last_updated_at move only when it changed;
-//     unavailable_at records a market that disappeared.
+//     unavailable_at records a market that disappeared. Half of every page
+//     is left free (fillfactor 50), so that rewriting a row is a HOT update
+//     that stays on its page and adds no index entry.
 //   - market_odds_history: append-only, one row per change (disappearance
 //     and return included), unique on identity and captured_at,
 //     partitioned by range on captured_at.
@@ -80,4 +82,11 @@
 // both are filled in once when a Store is made. Each statement has a
 // parameter struct whose tagged fields follow the statement's parameters,
 // checked when the statement is loaded.
+//
+// Behind PgBouncer in transaction pooling (pgx's exec mode, which sends
+// every parameter as text), a store made on a *pgxpool.Pool or *pgx.Conn
+// sends its write statement, dozens of arrays, in pgx's cache_describe
+// mode instead: binary parameters through the unnamed statement, which a
+// transaction pooler allows. The store keeps no state on a connection
+// between transactions.
 package marketodds
