@@ -2,7 +2,6 @@ package marketodds_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/oddsledger/oddsledger/internal/pgbouncer"
-	"github.com/oddsledger/oddsledger/internal/pgserver"
 )
 
 // BenchmarkExecModes asks why the write path is slower in pgx's exec mode
@@ -58,33 +56,7 @@ func BenchmarkExecModes(b *testing.B) {
 		b.Fatalf("benchmark log: %v", err)
 	}
 	b.Logf("events=%d batch=%d; detailed log: %s", cfg.events, cfg.batch, logPath)
-	startCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	srv, err := pgserver.Start(startCtx, benchServerOptions(cfg))
-	cancel()
-	if errors.Is(err, pgserver.ErrNoBinaries) {
-		b.Skipf("BenchmarkExecModes needs its own PostgreSQL server: %v", err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := srv.Close(); err != nil {
-			b.Errorf("stop the benchmark's server: %v", err)
-		}
-	}()
-	bouncer, why, err := startBouncer(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if bouncer == nil {
-		b.Logf("no PgBouncer (%s): pgb-* ways are left out", why)
-	} else {
-		defer func() {
-			if err := bouncer.Close(); err != nil {
-				b.Errorf("stop the benchmark's PgBouncer: %v", err)
-			}
-		}()
-	}
+	srv, bouncer := startBenchServers(b, cfg, "pgb-* ways are left out")
 	specs := []variantSpec{
 		{name: "default", about: "cache_statement"},
 		{name: "exec", about: "pool default exec", execMode: pgx.QueryExecModeExec},

@@ -225,36 +225,7 @@ func BenchmarkCycle(b *testing.B) {
 	}
 	b.Logf("detailed log (every phase, sizes, statements): %s (ODDSLEDGER_BENCH_LOG; also on stdout with -v)", logPath)
 
-	opts := benchServerOptions(cfg)
-	startCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	srv, err := pgserver.Start(startCtx, opts)
-	cancel()
-	if errors.Is(err, pgserver.ErrNoBinaries) {
-		b.Skipf("BenchmarkCycle needs its own PostgreSQL server: %v", err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := srv.Close(); err != nil {
-			b.Errorf("stop the benchmark's server: %v", err)
-		}
-	}()
-
-	bouncer, why, err := startBouncer(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if bouncer == nil {
-		// The pooled figures need a pgbouncer binary (Debian's pgbouncer package).
-		b.Logf("no PgBouncer (%s): pgb-* metrics are not reported", why)
-	} else {
-		defer func() {
-			if err := bouncer.Close(); err != nil {
-				b.Errorf("stop the benchmark's PgBouncer: %v", err)
-			}
-		}()
-	}
+	srv, bouncer := startBenchServers(b, cfg, "pgb-* metrics are not reported")
 
 	var sum benchSums
 	for i := range b.N {
@@ -298,6 +269,42 @@ func BenchmarkCycle(b *testing.B) {
 	report(sum.histPerChange, "hist-B/change")
 	report(sum.histSteadyPerCh, "hist-steady-B/change")
 	report(sum.scrapeLogPerScrape, "scrapelog-B/scrape")
+}
+
+// startBenchServers starts the benchmark's own server and, when there is a
+// pgbouncer binary (Debian's pgbouncer package) and
+// ODDSLEDGER_BENCH_PGBOUNCER is not 0, a PgBouncer in front of it (nil
+// otherwise, logged with withoutBouncer); both stop when the benchmark ends.
+func startBenchServers(b *testing.B, cfg benchConfig, withoutBouncer string) (*pgserver.Server, *pgbouncer.Bouncer) {
+	b.Helper()
+	startCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	srv, err := pgserver.Start(startCtx, benchServerOptions(cfg))
+	cancel()
+	if errors.Is(err, pgserver.ErrNoBinaries) {
+		b.Skipf("%s needs its own PostgreSQL server: %v", b.Name(), err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			b.Errorf("stop the benchmark's server: %v", err)
+		}
+	})
+	bouncer, why, err := startBouncer(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if bouncer == nil {
+		b.Logf("no PgBouncer (%s): %s", why, withoutBouncer)
+		return srv, nil
+	}
+	b.Cleanup(func() {
+		if err := bouncer.Close(); err != nil {
+			b.Errorf("stop the benchmark's PgBouncer: %v", err)
+		}
+	})
+	return srv, bouncer
 }
 
 // benchSums accumulates benchMetrics over iterations.
