@@ -70,9 +70,9 @@ func (p *writeMarketsParams) addScrapes(scrapes []scrape) {
 	}
 }
 
-// addHistory appends the history row of the change w, with the data of data
-// (w itself, or for a disappearance the write before it).
-func (p *writeMarketsParams) addHistory(w, data *Write) {
+// addHistory appends the history row of the change w captured at at, with
+// the data of data (w itself, or for a disappearance the write before it).
+func (p *writeMarketsParams) addHistory(w *Write, at time.Time, data *Write) {
 	p.HistoryEventIDs = append(p.HistoryEventIDs, w.EventID)
 	p.HistoryBookmakers = append(p.HistoryBookmakers, w.Bookmaker)
 	p.HistoryMarketIDs = append(p.HistoryMarketIDs, w.MarketID)
@@ -88,19 +88,20 @@ func (p *writeMarketsParams) addHistory(w, data *Write) {
 	p.HistoryHandicapTypes = append(p.HistoryHandicapTypes, t)
 	p.HistoryHandicapHomes = append(p.HistoryHandicapHomes, h)
 	p.HistoryHandicapAways = append(p.HistoryHandicapAways, a)
-	p.HistoryCapturedAts = append(p.HistoryCapturedAts, w.CapturedAt)
+	p.HistoryCapturedAts = append(p.HistoryCapturedAts, at)
 	p.HistoryUnavailables = append(p.HistoryUnavailables, w.Unavailable)
 }
 
 func (p *writeMarketsParams) historyRows() int { return len(p.HistoryEventIDs) }
 
-// addCurrent appends one market written in full: identity and confirmation
-// from newest, data from data (nil when no write of the market carried any).
-func (p *writeMarketsParams) addCurrent(newest, data *Write, updatedAt time.Time, unavailableAt *time.Time) {
+// addCurrent appends one market written in full: identity from newest,
+// confirmed at confirmedAt, data from data (nil when no write of the market
+// carried any).
+func (p *writeMarketsParams) addCurrent(newest *Write, confirmedAt time.Time, data *Write, updatedAt time.Time, unavailableAt *time.Time) {
 	p.CurrentEventIDs = append(p.CurrentEventIDs, newest.EventID)
 	p.CurrentBookmakers = append(p.CurrentBookmakers, newest.Bookmaker)
 	p.CurrentMarketIDs = append(p.CurrentMarketIDs, newest.MarketID)
-	p.CurrentConfirmedAts = append(p.CurrentConfirmedAts, newest.CapturedAt)
+	p.CurrentConfirmedAts = append(p.CurrentConfirmedAts, confirmedAt)
 	p.CurrentUpdatedAts = append(p.CurrentUpdatedAts, updatedAt)
 	p.CurrentUnavailableAts = append(p.CurrentUnavailableAts, timeOrNull(unavailableAt))
 	if data == nil {
@@ -123,14 +124,14 @@ func (p *writeMarketsParams) addCurrent(newest, data *Write, updatedAt time.Time
 	p.CurrentHandicapAways = append(p.CurrentHandicapAways, a)
 }
 
-// addConfirm appends one market confirmed without a change.
-func (p *writeMarketsParams) addConfirm(run keyRun, newest *Write, unavailableAt *time.Time) {
+// addConfirm appends one market confirmed without a change at confirmedAt.
+func (p *writeMarketsParams) addConfirm(run keyRun, newest *Write, confirmedAt time.Time, unavailableAt *time.Time) {
 	p.confirmRuns = append(p.confirmRuns, run)
 	p.ConfirmEventIDs = append(p.ConfirmEventIDs, newest.EventID)
 	p.ConfirmBookmakers = append(p.ConfirmBookmakers, newest.Bookmaker)
 	p.ConfirmMarketIDs = append(p.ConfirmMarketIDs, newest.MarketID)
 	p.ConfirmLineKeys = append(p.ConfirmLineKeys, LineKey(newest.Line))
-	p.ConfirmConfirmedAts = append(p.ConfirmConfirmedAts, newest.CapturedAt)
+	p.ConfirmConfirmedAts = append(p.ConfirmConfirmedAts, confirmedAt)
 	p.ConfirmUnavailableAts = append(p.ConfirmUnavailableAts, timeOrNull(unavailableAt))
 }
 

@@ -101,8 +101,18 @@ func checkString(s string, max int, required bool) string {
 		return fmt.Sprintf("%d bytes, longer than %d", len(s), max)
 	}
 	// One pass over the ASCII prefix (names and ids are mostly ASCII: every
-	// write of a batch is checked), the library's checks for the rest.
-	for i := 0; i < len(s); i++ {
+	// write of a batch is checked), 8 bytes at a time, then the library's
+	// checks for the rest.
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		const ones, highs = 0x0101010101010101, 0x8080808080808080
+		if x&highs != 0 || (x-ones)&^x&highs != 0 { // a byte >= 0x80, or a zero byte
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
 			switch {
 			case !utf8.ValidString(s[i:]):

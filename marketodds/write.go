@@ -175,13 +175,18 @@ func (s *Store) logResult(ctx context.Context, b *Batch, res Result) {
 }
 
 // keyRun is a run [lo, hi) of prepared.sorted: the writes of one market.
-type keyRun struct{ lo, hi int }
+// changed tells whether any of them is a change.
+type keyRun struct {
+	lo, hi  int
+	changed bool
+}
 
 // prepared is a validated batch, sorted by key and time, grouped by key.
 type prepared struct {
-	writes        []Write  // the batch's writes; CapturedAt truncated to microseconds
-	sorted        []int    // indexes of the valid writes, by key, CapturedAt, index
-	units         []keyRun // one per market
+	writes        []Write     // the batch's writes, as the caller gave them (read only)
+	at            []time.Time // each write's CapturedAt truncated to microseconds
+	sorted        []int       // indexes of the valid writes, by key, CapturedAt, index
+	units         []keyRun    // one per market
 	partitionSpan time.Duration
 	confirm       ConfirmMode
 	scrapes       []scrape    // the distinct scrapes of the valid writes, key order
@@ -224,55 +229,122 @@ func (w *written) add(o *written) {
 	w.rejected = append(w.rejected, o.rejected...)
 }
 
+// sortEntry is a valid write as prepare sorts it: its key and time inline,
+// so that comparisons read one slice instead of following indexes into the
+// batch (sorting is most of the client's work on a batch).
+type sortEntry struct {
+	eventID   int64
+	bookmaker string
+	marketID  string
+	// The strings' first 8 bytes: most comparisons end on these.
+	bookmakerPrefix, marketIDPrefix uint64
+	line                            float64 // LineKey
+	at                              int64   // CapturedAt, microseconds since 1970 (validated: 1970-9999)
+	index                           int     // in the batch
+	changed                         bool
+}
+
+func (e *sortEntry) sameKey(o *sortEntry) bool {
+	return e.eventID == o.eventID && e.bookmaker == o.bookmaker && e.marketID == o.marketID && e.line == o.line
+}
+
+func compareEntries(a, b *sortEntry) int {
+	if a.eventID != b.eventID {
+		return cmp.Compare(a.eventID, b.eventID)
+	}
+	if c := comparePrefixed(a.bookmaker, b.bookmaker, a.bookmakerPrefix, b.bookmakerPrefix); c != 0 {
+		return c
+	}
+	if c := comparePrefixed(a.marketID, b.marketID, a.marketIDPrefix, b.marketIDPrefix); c != 0 {
+		return c
+	}
+	switch {
+	case a.line < b.line:
+		return -1
+	case b.line < a.line:
+		return 1
+	}
+	if a.at != b.at {
+		return cmp.Compare(a.at, b.at)
+	}
+	return a.index - b.index
+}
+
+// prefix8 returns s's first 8 bytes as a big-endian number, zero-padded.
+// For strings without NUL bytes (validated) it orders as those bytes do, and
+// two strings of at most 8 bytes with one prefix are equal.
+func prefix8(s string) uint64 {
+	var x uint64
+	for i := range 8 {
+		x <<= 8
+		if i < len(s) {
+			x |= uint64(s[i])
+		}
+	}
+	return x
+}
+
+// comparePrefixed is strings.Compare(a, b), given their prefix8.
+func comparePrefixed(a, b string, pa, pb uint64) int {
+	if pa != pb {
+		return cmp.Compare(pa, pb)
+	}
+	if len(a) <= 8 && len(b) <= 8 {
+		return 0
+	}
+	return strings.Compare(a, b)
+}
+
 func (s *Store) prepare(b *Batch) *prepared {
-	p := &prepared{writes: make([]Write, len(b.Writes)), partitionSpan: s.cfg.PartitionSpan, confirm: s.cfg.Confirm}
-	p.sorted = make([]int, 0, len(b.Writes))
+	p := &prepared{writes: b.Writes, at: make([]time.Time, len(b.Writes)), partitionSpan: s.cfg.PartitionSpan, confirm: s.cfg.Confirm}
+	entries := make([]sortEntry, 0, len(b.Writes))
 	for i := range b.Writes {
-		w := b.Writes[i]
+		w := &b.Writes[i]
 		// PostgreSQL keeps microseconds; comparing nanoseconds in Go with
 		// microseconds in the table would make a retry look newer.
-		w.CapturedAt = w.CapturedAt.Truncate(time.Microsecond)
-		p.writes[i] = w
+		p.at[i] = w.CapturedAt.Truncate(time.Microsecond)
 		if err := w.Validate(); err != nil {
 			p.invalid = append(p.invalid, Rejection{Index: i, Key: w.Key(), Err: err})
 			continue
 		}
-		p.sorted = append(p.sorted, i)
+		entries = append(entries, sortEntry{eventID: w.EventID, bookmaker: w.Bookmaker, marketID: w.MarketID,
+			bookmakerPrefix: prefix8(w.Bookmaker), marketIDPrefix: prefix8(w.MarketID),
+			line: LineKey(w.Line), at: p.at[i].UnixMicro(), index: i, changed: w.Changed})
 	}
-	keys := make([]Key, len(p.writes))
-	for _, i := range p.sorted {
-		keys[i] = p.writes[i].Key()
+	// Sort positions, not the entries: moving structs that hold strings
+	// costs write barriers while the GC runs.
+	order := make([]int32, len(entries))
+	for k := range order {
+		order[k] = int32(k)
 	}
-	slices.SortFunc(p.sorted, func(a, b int) int {
-		if c := keys[a].Compare(keys[b]); c != 0 {
-			return c
+	slices.SortFunc(order, func(a, b int32) int { return compareEntries(&entries[a], &entries[b]) })
+	p.sorted = make([]int, len(entries))
+	p.units = make([]keyRun, 0, len(entries))
+	for lo := 0; lo < len(order); {
+		first := &entries[order[lo]]
+		u := keyRun{lo: lo, hi: lo + 1, changed: first.changed}
+		for u.hi < len(order) && entries[order[u.hi]].sameKey(first) {
+			u.changed = u.changed || entries[order[u.hi]].changed
+			u.hi++
 		}
-		if c := p.writes[a].CapturedAt.Compare(p.writes[b].CapturedAt); c != 0 {
-			return c
-		}
-		return a - b
-	})
-	p.units = make([]keyRun, 0, len(p.sorted))
-	for lo := 0; lo < len(p.sorted); {
-		hi := lo + 1
-		for hi < len(p.sorted) && keys[p.sorted[hi]] == keys[p.sorted[lo]] {
-			hi++
-		}
-		p.units = append(p.units, keyRun{lo, hi})
-		lo = hi
+		p.units = append(p.units, u)
+		lo = u.hi
 	}
-	for _, i := range p.sorted {
-		w := &p.writes[i]
-		sc := scrape{w.EventID, w.Bookmaker, w.CapturedAt}
-		// The writes of one scrape are mostly adjacent in key order: keep
-		// one of each run, so that a few scrapes are sorted, not every write.
-		if n := len(p.scrapes); n > 0 && p.scrapes[n-1] == sc { // as slices.Compact below
+	for k, o := range order {
+		e := &entries[o]
+		p.sorted[k] = e.index
+		sc := scrape{e.eventID, e.bookmaker, p.at[e.index]}
+		// The writes of one scrape are adjacent in key order unless one
+		// market has several writes: keep one of each run, so that a few
+		// scrapes are sorted, not every write.
+		if n := len(p.scrapes); n > 0 && p.scrapes[n-1].eventID == sc.eventID &&
+			p.scrapes[n-1].bookmaker == sc.bookmaker && p.scrapes[n-1].at.Equal(sc.at) { // as slices.Compact below
 			continue
 		}
 		p.scrapes = append(p.scrapes, sc)
 	}
 	slices.SortFunc(p.scrapes, compareScrapes)
-	p.scrapes = slices.Compact(p.scrapes)
+	p.scrapes = slices.CompactFunc(p.scrapes, func(a, b scrape) bool { return compareScrapes(a, b) == 0 })
 	return p
 }
 
@@ -300,11 +372,17 @@ func (p *prepared) partitionNeeds() []partitionNeed {
 			needs = append(needs, n)
 		}
 	}
-	for _, i := range p.sorted {
-		w := &p.writes[i]
-		add(scrapeLogTable, w.CapturedAt)
-		if w.Changed {
-			add(historyTable, w.CapturedAt)
+	for _, sc := range p.scrapes {
+		add(scrapeLogTable, sc.at)
+	}
+	for _, u := range p.units {
+		if !u.changed {
+			continue
+		}
+		for _, i := range p.sorted[u.lo:u.hi] {
+			if p.writes[i].Changed {
+				add(historyTable, p.at[i])
+			}
 		}
 	}
 	return needs
@@ -443,31 +521,35 @@ func (p *prepared) params(units []keyRun, path confirmPath) *writeMarketsParams 
 		params.addScrapes(p.scrapes)
 	}
 	for _, u := range units {
+		if !u.changed && path == confirmByUpdate && p.confirm == ConfirmScrapes {
+			params.confirmedByScrape++ // the scrape row confirms it
+			continue
+		}
 		ws := p.sorted[u.lo:u.hi]
-		newest := &p.writes[ws[len(ws)-1]]
+		last := ws[len(ws)-1]
+		newest, newestAt := &p.writes[last], p.at[last]
 		var data, changed *Write // newest write with data; newest changed write
 		var before *Write        // the latest write with data so far, in time order
-		var unavailableSince time.Time
-		var prevChanged time.Time
+		var updatedAt, unavailableSince, prevChanged time.Time
 		for _, i := range ws {
-			w := &p.writes[i]
+			w, at := &p.writes[i], p.at[i]
 			if len(w.Outcomes) > 0 && (data == nil || w.Changed || !data.Changed) {
 				data = w
 			}
 			if w.Unavailable {
 				if unavailableSince.IsZero() {
-					unavailableSince = w.CapturedAt
+					unavailableSince = at
 				}
 			} else {
 				unavailableSince = time.Time{}
 			}
 			if w.Changed {
-				changed = w
+				changed, updatedAt = w, at
 				// Writes are sorted by time: equal times are one change sent twice.
-				if !prevChanged.IsZero() && prevChanged.Equal(w.CapturedAt) {
+				if !prevChanged.IsZero() && prevChanged.Equal(at) {
 					params.historyDupInBatch++
 				} else {
-					prevChanged = w.CapturedAt
+					prevChanged = at
 					// A disappearance carries no data: it records what the
 					// market had just before it, which the batch knows when
 					// it holds an earlier write of the market (else the
@@ -476,16 +558,15 @@ func (p *prepared) params(units []keyRun, path confirmPath) *writeMarketsParams 
 					if len(w.Outcomes) == 0 && before != nil {
 						recorded = before
 					}
-					params.addHistory(w, recorded)
+					params.addHistory(w, at, recorded)
 				}
 			}
 			if len(w.Outcomes) > 0 {
 				before = w
 			}
 		}
-		updatedAt := newest.CapturedAt
-		if changed != nil {
-			updatedAt = changed.CapturedAt
+		if changed == nil {
+			updatedAt = newestAt
 		}
 		var unavailableAt *time.Time
 		if newest.Unavailable {
@@ -493,14 +574,10 @@ func (p *prepared) params(units []keyRun, path confirmPath) *writeMarketsParams 
 			unavailableAt = &t
 		}
 		if changed == nil && path == confirmByUpdate {
-			if p.confirm == ConfirmScrapes {
-				params.confirmedByScrape++ // the scrape row confirms it
-				continue
-			}
-			params.addConfirm(u, newest, unavailableAt)
+			params.addConfirm(u, newest, newestAt, unavailableAt)
 			continue
 		}
-		params.addCurrent(newest, data, updatedAt, unavailableAt)
+		params.addCurrent(newest, newestAt, data, updatedAt, unavailableAt)
 	}
 	return params
 }
