@@ -187,24 +187,21 @@ current_upserted AS (
         CASE WHEN c.unavailable_at IS NOT NULL THEN
             (c.betpawa_market_name, c.outcomes, c.market_groups, c.handicap_type, c.handicap_home, c.handicap_away) END AS data
 ),
-confirmations AS MATERIALIZED (
-    SELECT * FROM unnest($29::bigint[], $30::text[], $31::text[],
-        $32::float8[], $33::timestamptz[], $34::timestamptz[])
-        WITH ORDINALITY AS f(event_id, bookmaker_slug, market_id, line_key, confirmed_at, unavailable_at, ord)
-
-    WHERE (SELECT count(*) FROM scrapes_newest) >= 0
-),
 confirmed AS (
     -- Markets without a change: a plain UPDATE of two columns, which parses
-    -- no JSON and takes no extra lock. Key order, like the upsert.
+    -- no JSON and takes no extra lock. Key order, like the upsert: the
+    -- arrays drive a nested loop over the key index, row by row.
     UPDATE "odds".market_odds_current AS c SET
         last_confirmed_at = f.confirmed_at,
         unavailable_at = CASE WHEN f.unavailable_at = '0001-01-01 00:00:00+00' THEN NULL
             ELSE COALESCE(c.unavailable_at, f.unavailable_at) END
-    FROM confirmations f
+    FROM unnest($29::bigint[], $30::text[], $31::text[],
+        $32::float8[], $33::timestamptz[], $34::timestamptz[])
+        AS f(event_id, bookmaker_slug, market_id, line_key, confirmed_at, unavailable_at)
     WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug AND c.betpawa_market_id = f.market_id
         AND COALESCE(c.line, 0) = f.line_key AND c.last_confirmed_at < f.confirmed_at
-    RETURNING f.ord
+        AND (SELECT count(*) FROM scrapes_newest) >= 0
+    RETURNING 1
 )
 SELECT
     (SELECT count(*) FROM current_upserted) AS upserted,
@@ -213,19 +210,18 @@ SELECT
     (SELECT count(*) FROM history_added) AS history_added,
     (SELECT count(*) FROM confirmed) AS confirmed,
     -- Confirmations whose market has no row at all (a classifier that knew
-    -- it from elsewhere): the caller writes them in full. Only those the
-    -- UPDATE did not confirm are looked up in the index: OFFSET 0 keeps that
-    -- order, which a plan made for this call's array sizes (an unnamed
-    -- statement: pgx's exec and cache_describe modes, so every write behind
-    -- PgBouncer) would otherwise reverse, probing the index for every
-    -- confirmation of the batch.
-    ARRAY(SELECT u.ord FROM (
-            SELECT f.ord, f.event_id, f.bookmaker_slug, f.market_id, f.line_key FROM confirmations f
-            WHERE NOT EXISTS (SELECT FROM confirmed WHERE confirmed.ord = f.ord)
-            OFFSET 0) AS u
-        WHERE NOT EXISTS (SELECT FROM "odds".market_odds_current c
-            WHERE c.event_id = u.event_id AND c.bookmaker_slug = u.bookmaker_slug
-                AND c.betpawa_market_id = u.market_id AND COALESCE(c.line, 0) = u.line_key)) AS missing,
+    -- it from elsewhere): the caller writes them in full. Looked up only
+    -- when the UPDATE did not confirm every one (rare: a retried or
+    -- overtaken batch, or such markets), so that a batch whose
+    -- confirmations all landed pays nothing for this.
+    CASE WHEN (SELECT count(*) FROM confirmed) < cardinality($31::text[]) THEN
+        ARRAY(SELECT f.ord
+            FROM unnest($29::bigint[], $30::text[], $31::text[],
+                $32::float8[]) WITH ORDINALITY AS f(event_id, bookmaker_slug, market_id, line_key, ord)
+            WHERE NOT EXISTS (SELECT FROM "odds".market_odds_current c
+                WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug
+                    AND c.betpawa_market_id = f.market_id AND COALESCE(c.line, 0) = f.line_key))
+    END AS missing,
     -- Markets whose row this statement could not get right from its own
     -- snapshot, which the caller recomputes from history in a statement of
     -- its own (repair_current.sql), after this one: it sees what other
