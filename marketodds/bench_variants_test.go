@@ -329,6 +329,8 @@ func arrayOID(v any) (uint32, bool) {
 	switch v.(type) {
 	case []int64:
 		return pgtype.Int8ArrayOID, true
+	case []int32:
+		return pgtype.Int4ArrayOID, true
 	case []string:
 		return pgtype.TextArrayOID, true
 	case []float64:

@@ -1,6 +1,7 @@
 package marketodds
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -47,22 +48,32 @@ type writeMarketsParams struct {
 	CurrentUpdatedAts     []time.Time `sql:"current_updated_ats"`
 	CurrentUnavailableAts []time.Time `sql:"current_unavailable_ats"`
 
-	// The markets confirmed without a change: keys and times, key order.
+	// The markets confirmed without a change, key order. A confirmation's
+	// time is its scrape's: ConfirmScrapes holds the scrape's position
+	// (1-based) in the Scrape* arrays, which costs less to send than a
+	// time per market. ConfirmUnavailableAts is empty when no confirmation
+	// reports a disappearance (unnest pads it with NULL, which the
+	// statement reads as available).
 	ConfirmEventIDs       []int64     `sql:"confirm_event_ids"`
+	ConfirmScrapes        []int32     `sql:"confirm_scrapes"`
 	ConfirmBookmakers     []string    `sql:"confirm_bookmakers"`
 	ConfirmMarketIDs      []string    `sql:"confirm_market_ids"`
 	ConfirmLineKeys       []float64   `sql:"confirm_line_keys"`
-	ConfirmConfirmedAts   []time.Time `sql:"confirm_confirmed_ats"`
 	ConfirmUnavailableAts []time.Time `sql:"confirm_unavailable_ats"`
 
 	// Not parameters.
 	confirmRuns       []keyRun // the market of each confirmation, to map the missing ones back
 	historyDupInBatch int      // changed writes that repeat another's key and time
 	confirmedByScrape int      // unchanged markets left to their scrape (ConfirmScrapes)
+	scrapes           []scrape // what the Scrape* arrays hold
+	scrapeCursor      int      // addConfirm's position in scrapes
+	anyUnavailable    bool     // a confirmation reports a disappearance
 }
 
-// addScrapes appends the batch's scrapes.
+// addScrapes appends the batch's scrapes (sorted, distinct). It comes
+// before any addConfirm.
 func (p *writeMarketsParams) addScrapes(scrapes []scrape) {
+	p.scrapes = scrapes
 	for _, sc := range scrapes {
 		p.ScrapeEventIDs = append(p.ScrapeEventIDs, sc.eventID)
 		p.ScrapeBookmakers = append(p.ScrapeBookmakers, sc.bookmaker)
@@ -125,14 +136,36 @@ func (p *writeMarketsParams) addCurrent(newest *Write, confirmedAt time.Time, da
 }
 
 // addConfirm appends one market confirmed without a change at confirmedAt.
+// Confirmations come in key order, so the search for their scrape only
+// moves forward.
 func (p *writeMarketsParams) addConfirm(run keyRun, newest *Write, confirmedAt time.Time, unavailableAt *time.Time) {
+	sc := scrape{newest.EventID, newest.Bookmaker, confirmedAt}
+	for p.scrapeCursor < len(p.scrapes) && compareScrapes(p.scrapes[p.scrapeCursor], scrape{sc.eventID, sc.bookmaker, time.Time{}}) < 0 {
+		p.scrapeCursor++ // the scrapes of earlier events and bookmakers
+	}
+	i := p.scrapeCursor
+	for i < len(p.scrapes) && compareScrapes(p.scrapes[i], sc) < 0 {
+		i++ // an earlier scrape of the same event and bookmaker
+	}
+	if i == len(p.scrapes) || compareScrapes(p.scrapes[i], sc) != 0 {
+		// Every valid write belongs to one of the batch's scrapes.
+		panic(fmt.Sprintf("marketodds: no scrape (%d, %q, %v) for a confirmation", sc.eventID, sc.bookmaker, sc.at))
+	}
 	p.confirmRuns = append(p.confirmRuns, run)
 	p.ConfirmEventIDs = append(p.ConfirmEventIDs, newest.EventID)
+	p.ConfirmScrapes = append(p.ConfirmScrapes, int32(i+1))
 	p.ConfirmBookmakers = append(p.ConfirmBookmakers, newest.Bookmaker)
 	p.ConfirmMarketIDs = append(p.ConfirmMarketIDs, newest.MarketID)
 	p.ConfirmLineKeys = append(p.ConfirmLineKeys, LineKey(newest.Line))
-	p.ConfirmConfirmedAts = append(p.ConfirmConfirmedAts, confirmedAt)
 	p.ConfirmUnavailableAts = append(p.ConfirmUnavailableAts, timeOrNull(unavailableAt))
+	p.anyUnavailable = p.anyUnavailable || unavailableAt != nil
+}
+
+// finish drops what need not be sent.
+func (p *writeMarketsParams) finish() {
+	if !p.anyUnavailable {
+		p.ConfirmUnavailableAts = p.ConfirmUnavailableAts[:0]
+	}
 }
 
 // lineOrNil is lineOrNull's inverse.

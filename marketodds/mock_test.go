@@ -85,7 +85,7 @@ func writeArgs(current, history, confirmations []string) []any {
 	args := anyArgs(writeParamCount)
 	args[3+2] = marketIDs(history)        // history_market_ids
 	args[15+2] = marketIDs(current)       // current_market_ids
-	args[28+2] = marketIDs(confirmations) // confirm_market_ids
+	args[28+3] = marketIDs(confirmations) // confirm_market_ids
 	return args
 }
 

@@ -579,5 +579,6 @@ func (p *prepared) params(units []keyRun, path confirmPath) *writeMarketsParams 
 		}
 		params.addCurrent(newest, newestAt, data, updatedAt, unavailableAt)
 	}
+	params.finish()
 	return params
 }

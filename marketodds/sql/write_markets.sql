@@ -4,8 +4,10 @@
 --   @history_*: the changes, one history row each;
 --   @current_*: the markets written in full (a change, or a confirmation
 --     whose row turned out to be missing), one current row each, key order;
---   @confirm_*: the markets confirmed without a change: keys and times
---     (none in the 'scrapes' confirmation mode: their scrape confirms them);
+--   @confirm_*: the markets confirmed without a change (none in the
+--     'scrapes' confirmation mode: their scrape confirms them): each one's
+--     key, scrape (its position in the @scrape_* arrays, whose time
+--     confirms it) and disappearance time;
 --   @scrape_* / @scraped_ats: the batch's scrapes (event, bookmaker, time),
 --     key order (first: their rows are locked first, see scrapes_newest).
 -- The statement also answers with the schema's confirmation mode: a writer
@@ -191,15 +193,27 @@ confirmed AS (
     -- Markets without a change: a plain UPDATE of two columns, which parses
     -- no JSON and takes no extra lock. Key order, like the upsert: the
     -- arrays drive a nested loop over the key index, row by row.
+    -- @confirm_unavailable_ats is empty when no confirmation has one:
+    -- unnest pads it with NULL, read as available like the sentinel.
     UPDATE /* TEMPLATE: schema */market_odds_current AS c SET
-        last_confirmed_at = f.confirmed_at,
-        unavailable_at = CASE WHEN f.unavailable_at = '0001-01-01 00:00:00+00' THEN NULL
+        last_confirmed_at = (@scraped_ats::timestamptz[])[f.scrape],
+        unavailable_at = CASE WHEN f.unavailable_at IS NULL OR f.unavailable_at = '0001-01-01 00:00:00+00' THEN NULL
             ELSE COALESCE(c.unavailable_at, f.unavailable_at) END
-    FROM unnest(@confirm_event_ids::bigint[], @confirm_bookmakers::text[], @confirm_market_ids::text[],
-        @confirm_line_keys::float8[], @confirm_confirmed_ats::timestamptz[], @confirm_unavailable_ats::timestamptz[])
-        AS f(event_id, bookmaker_slug, market_id, line_key, confirmed_at, unavailable_at)
-    WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug AND c.betpawa_market_id = f.market_id
-        AND COALESCE(c.line, 0) = f.line_key AND c.last_confirmed_at < f.confirmed_at
+    --
+    -- Each array is behind a scalar subquery, so that the planner cannot
+    -- count its elements: a plan made for this call's values (an unnamed
+    -- statement: pgx's exec and cache_describe modes) would otherwise
+    -- hash the whole table when a batch is large against it (seen at 4,766
+    -- confirmations of 150,000 markets: a sequential scan, 5x slower, and
+    -- rows updated in the table's order instead of key order). As it is,
+    -- every plan probes the key index per confirmation, in array order.
+    FROM unnest((SELECT @confirm_event_ids::bigint[]), (SELECT @confirm_scrapes::int4[]),
+        (SELECT @confirm_bookmakers::text[]), (SELECT @confirm_market_ids::text[]),
+        (SELECT @confirm_line_keys::float8[]), (SELECT @confirm_unavailable_ats::timestamptz[]))
+        AS f(event_id, scrape, bookmaker_slug, market_id, line_key, unavailable_at)
+    WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug
+        AND c.betpawa_market_id = f.market_id AND COALESCE(c.line, 0) = f.line_key
+        AND c.last_confirmed_at < (@scraped_ats::timestamptz[])[f.scrape]
         AND (SELECT count(*) FROM scrapes_newest) >= 0
     RETURNING 1
 )
@@ -213,11 +227,13 @@ SELECT
     -- it from elsewhere): the caller writes them in full. Looked up only
     -- when the UPDATE did not confirm every one (rare: a retried or
     -- overtaken batch, or such markets), so that a batch whose
-    -- confirmations all landed pays nothing for this.
+    -- confirmations all landed pays nothing for this; an index probe each
+    -- (the arrays hidden from the planner, as in confirmed).
     CASE WHEN (SELECT count(*) FROM confirmed) < cardinality(@confirm_market_ids::text[]) THEN
         ARRAY(SELECT f.ord
-            FROM unnest(@confirm_event_ids::bigint[], @confirm_bookmakers::text[], @confirm_market_ids::text[],
-                @confirm_line_keys::float8[]) WITH ORDINALITY AS f(event_id, bookmaker_slug, market_id, line_key, ord)
+            FROM unnest((SELECT @confirm_event_ids::bigint[]), (SELECT @confirm_bookmakers::text[]),
+                (SELECT @confirm_market_ids::text[]), (SELECT @confirm_line_keys::float8[]))
+                WITH ORDINALITY AS f(event_id, bookmaker_slug, market_id, line_key, ord)
             WHERE NOT EXISTS (SELECT FROM /* TEMPLATE: schema */market_odds_current c
                 WHERE c.event_id = f.event_id AND c.bookmaker_slug = f.bookmaker_slug
                     AND c.betpawa_market_id = f.market_id AND COALESCE(c.line, 0) = f.line_key))
