@@ -131,7 +131,10 @@ type benchMetrics struct {
 //
 // A quick run: ODDSLEDGER_BENCH_EVENTS=200 go test -run '^$' -bench Cycle -benchtime 1x ./marketodds
 //
-// BenchmarkExecModes (bench_modes_test.go) takes the exec mode apart.
+// BenchmarkExecModes (bench_modes_test.go) takes the exec mode apart;
+// BenchmarkWriteFloor (bench_floor_test.go) measures, on the same
+// scenario, the least SQL that could store the same rows, which bounds the
+// ratios to the raw COPY that any write path can reach.
 //
 // The benchmark's own log keeps a short summary (targets met or missed);
 // the detailed log of every phase (rows/s, WAL, CPU, HOT per cycle, sizes,
