@@ -68,7 +68,7 @@ func (s *Store) WriteMarketBatch(ctx context.Context, b Batch) (Result, error) {
 //     only for changed writes; unavailable_at is set on disappearance (kept
 //     at the first time) and cleared on reappearance.
 //   - Markets that changed are upserted in full; the others are confirmed by
-//     a plain UPDATE of two columns, from arrays of keys and times (a
+//     a plain UPDATE of two columns, from arrays of keys and scrapes (a
 //     confirmation of a market the table lacks is then written in full).
 //     Before any market, the batch's market_scrapes rows are locked (upserted)
 //     in key order: writers that share markets take turns per event and
@@ -392,7 +392,7 @@ func (p *prepared) partitionNeeds() []partitionNeed {
 type confirmPath int
 
 const (
-	confirmByUpdate confirmPath = iota // keys and times only, a plain UPDATE
+	confirmByUpdate confirmPath = iota // keys and scrapes only, a plain UPDATE
 	confirmInFull                      // with their data, through the upsert (their row was missing)
 )
 
