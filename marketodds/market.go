@@ -99,10 +99,17 @@ func (k Key) Compare(o Key) int {
 	if c := strings.Compare(k.MarketID, o.MarketID); c != 0 {
 		return c
 	}
+	return compareLines(k.Line, o.Line)
+}
+
+// compareLines orders line keys as Less does: by <, so that NaN (which no
+// valid write has) compares equal to everything rather than first, as
+// cmp.Compare would put it.
+func compareLines(a, b float64) int {
 	switch {
-	case k.Line < o.Line:
+	case a < b:
 		return -1
-	case o.Line < k.Line:
+	case b < a:
 		return 1
 	}
 	return 0

@@ -258,11 +258,8 @@ func compareEntries(a, b *sortEntry) int {
 	if c := comparePrefixed(a.marketID, b.marketID, a.marketIDPrefix, b.marketIDPrefix); c != 0 {
 		return c
 	}
-	switch {
-	case a.line < b.line:
-		return -1
-	case b.line < a.line:
-		return 1
+	if c := compareLines(a.line, b.line); c != 0 {
+		return c
 	}
 	if a.at != b.at {
 		return cmp.Compare(a.at, b.at)
