@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -632,5 +633,39 @@ func TestWriteChangeAfterConfirmationThatMadeTheRow(t *testing.T) {
 	s.write(changed(older, at(0)))
 	if row := s.current(20)[m.Key()]; !row.LastUpdatedAt.Equal(at(1)) || row.ChangeCount != 1 || row.Outcomes[0].Odds != 2 {
 		t.Errorf("an older change moved the row: %+v", row)
+	}
+}
+
+// One batch holding several scrapes of one event at one bookmaker (and of
+// its neighbours), their markets interleaved in key order: each
+// confirmation takes its own scrape's time, not another's of the batch.
+func TestWriteConfirmationsOfSeveralScrapesInOneBatch(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	var first, second []marketodds.Write
+	for _, ev := range []int64{30, 31, 32} {
+		for _, book := range []string{"bet9ja", "betpawa"} {
+			a, b := market1X2(ev, book, 2, 3, 4), overUnder(ev, book, 2.5, 1.9, 1.9)
+			c := overUnder(ev, book, 3.5, 1.8, 2.0)
+			s.write(changed(a, at(0)), changed(b, at(0)), changed(c, at(0)))
+			// Scrape at(2) saw a and c, scrape at(1) saw b: one batch.
+			first = append(first, confirmed(a, at(2)), confirmed(c, at(2)))
+			second = append(second, confirmed(b, at(1)))
+		}
+	}
+	res := s.write(append(second, first...)...)
+	if res.Upserted != 18 || res.Stale != 0 {
+		t.Fatalf("result %+v, want 18 confirmed", res)
+	}
+	for _, ev := range []int64{30, 31, 32} {
+		rows := s.current(ev)
+		for _, w := range append(slices.Clone(first), second...) {
+			if w.EventID != ev {
+				continue
+			}
+			if got := rows[w.Key()].LastConfirmedAt; !got.Equal(w.CapturedAt) {
+				t.Errorf("%v: confirmed at %v, want %v", w.Key(), got, w.CapturedAt)
+			}
+		}
 	}
 }
