@@ -334,8 +334,7 @@ func (s *Store) prepare(b *Batch) *prepared {
 		// The writes of one scrape are adjacent in key order unless one
 		// market has several writes: keep one of each run, so that a few
 		// scrapes are sorted, not every write.
-		if n := len(p.scrapes); n > 0 && p.scrapes[n-1].eventID == sc.eventID &&
-			p.scrapes[n-1].bookmaker == sc.bookmaker && p.scrapes[n-1].at.Equal(sc.at) { // as slices.Compact below
+		if n := len(p.scrapes); n > 0 && compareScrapes(p.scrapes[n-1], sc) == 0 { // as slices.CompactFunc below
 			continue
 		}
 		p.scrapes = append(p.scrapes, sc)
